@@ -1,0 +1,777 @@
+//! Building the mount plan: pure code, no system calls.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::mount::MsFlags;
+
+use crate::error::PlanError;
+use crate::options::{self, Attrs, OptionError, ATIME_FLAGS, ATTR_FLAGS};
+use crate::resolve::normalize;
+use crate::spec::{MountKind, MountSpec, Propagation, RootSource, RootfsSpec};
+
+/// Host devices bound into the container's `/dev` (bind works in a user namespace, mknod does not).
+pub(crate) const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Symlinks created in the container's `/dev`: (link, target).
+pub(crate) const DEV_LINKS: [(&str, &str); 4] = [
+    ("/dev/fd", "/proc/self/fd"),
+    ("/dev/stdin", "/proc/self/fd/0"),
+    ("/dev/stdout", "/proc/self/fd/1"),
+    ("/dev/stderr", "/proc/self/fd/2"),
+];
+
+/// The ordered steps that build a container's root file system, from a [`RootfsSpec`].
+///
+/// Built without any system call ([`MountPlan::build`]), printable ([`MountPlan::steps`]), then
+/// applied in the container's child process ([`MountPlan::apply`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPlan {
+    pub(crate) root: PathBuf,
+    pub(crate) steps: Vec<Step>,
+}
+
+/// One step of a [`MountPlan`]. Its [`Display`](fmt::Display) is one line describing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub(crate) kind: StepKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StepKind {
+    /// `mount("", "/", MS_REC | MS_PRIVATE or MS_SLAVE)`.
+    RootPropagation(Propagation),
+    /// Bind the root directory onto itself, recursively.
+    BindRoot(PathBuf),
+    /// Mount an empty tmpfs on the staging directory.
+    RootTmpfs(PathBuf),
+    /// Reproduce a host directory in the tmpfs root: symlink, or read-only recursive bind.
+    HostDir(PathBuf),
+    /// A mount inside the root.
+    Mount(MountOp),
+    /// A symlink inside the root.
+    Symlink { link: PathBuf, to: PathBuf },
+    /// Bind a path read-only onto itself (skipped when missing).
+    ReadonlyPath(PathBuf),
+    /// Hide a path: read-only tmpfs on a directory, `/dev/null` on anything else (skipped when missing).
+    Mask(PathBuf),
+    /// pivot_root into the root (chroot fallback).
+    PivotRoot(PathBuf),
+    /// Make `/` read-only.
+    RemountRootReadonly,
+}
+
+/// What to create when a mount target is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TargetKind {
+    Dir,
+    File,
+    /// A file or a directory, like the bind source.
+    LikeSource,
+}
+
+/// One mount inside the root, fully resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MountOp {
+    pub kind: MountKind,
+    /// Source argument of mount(2): a host path for a bind, a name otherwise.
+    pub source: PathBuf,
+    /// Target inside the container (absolute, normalised).
+    pub target: PathBuf,
+    /// Flags of the mount(2) call.
+    pub flags: MsFlags,
+    /// Data argument of mount(2).
+    pub data: Option<String>,
+    /// Flags changed after mounting (bind mounts: read-only, nosuid, …).
+    pub attrs: Option<Attrs>,
+    /// Propagation set after mounting.
+    pub propagation: Option<MsFlags>,
+    /// What to create when the target is missing.
+    pub create: TargetKind,
+    /// Why this mount differs from what was asked (shown in the step's description).
+    pub note: Option<&'static str>,
+}
+
+impl MountOp {
+    fn fs(kind: MountKind, target: &str, flags: MsFlags, data: Option<&str>) -> Self {
+        MountOp {
+            kind,
+            source: PathBuf::from(kind.as_str()),
+            target: PathBuf::from(target),
+            flags,
+            data: data.map(str::to_owned),
+            attrs: None,
+            propagation: None,
+            create: TargetKind::Dir,
+            note: None,
+        }
+    }
+
+    /// The same mount's flags applied to a recursive bind of the host's `host` instead, for
+    /// procfs/sysfs in a user namespace that does not own the pid/net namespace.
+    fn into_host_bind(self, host: &str, note: &'static str) -> Self {
+        let attrs = Attrs {
+            set: self.flags & ATTR_FLAGS,
+            atime: Some(self.flags & ATIME_FLAGS).filter(|a| !a.is_empty()),
+            recursive: true,
+            ..Attrs::default()
+        };
+        MountOp {
+            kind: MountKind::Bind,
+            source: PathBuf::from(host),
+            flags: MsFlags::MS_BIND | MsFlags::MS_REC,
+            data: None,
+            attrs: (!attrs.is_empty()).then_some(attrs),
+            note: Some(note),
+            ..self
+        }
+    }
+}
+
+const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+
+impl MountPlan {
+    /// Validates `spec` and turns it into ordered steps. Pure: no system call.
+    ///
+    /// The order: make `/` recursively private (or slave); the root (bind onto itself, or tmpfs
+    /// plus read-only host dirs); `/proc`; `/sys`; `/dev` (tmpfs with host devices bound in,
+    /// `/dev/pts`, `/dev/ptmx`, `/dev/shm`, `/dev/mqueue` with a new IPC namespace, `/dev/fd` and
+    /// `/dev/std*` links); the caller's mounts in order (one targeting a standard path replaces the
+    /// standard mount in place); read-only paths; masked paths; pivot_root; read-only `/`.
+    ///
+    /// ```
+    /// use cove_rootfs::{MountPlan, MountSpec, RootSource, RootfsSpec};
+    /// let mut spec = RootfsSpec::new(RootSource::Dir("/srv/root".into()));
+    /// spec.mounts.push(MountSpec::tmpfs("/tmp", &["size=16m", "nosuid"]));
+    /// spec.mounts.push(MountSpec::tmpfs("/run", &["nosiud"]));
+    /// let err = MountPlan::build(&spec).unwrap_err();
+    /// assert_eq!(err.to_string(), "mounts[1] (/run): unknown option `nosiud`");
+    /// ```
+    pub fn build(spec: &RootfsSpec) -> Result<MountPlan, PlanError> {
+        let root = check_root(&spec.root)?;
+        let mut caller: Vec<Option<MountOp>> = spec
+            .mounts
+            .iter()
+            .enumerate()
+            .map(|(index, m)| compile_mount(index, m).map(Some))
+            .collect::<Result<_, _>>()?;
+        let mut take = |target: &str| {
+            caller
+                .iter_mut()
+                .find(|m| m.as_ref().is_some_and(|m| m.target == Path::new(target)))?
+                .take()
+        };
+        let mut steps = vec![StepKind::RootPropagation(spec.propagation)];
+        push_root_steps(&spec.root, &mut steps);
+        steps.push(StepKind::Mount(proc_mount(spec, take("/proc"))));
+        steps.push(StepKind::Mount(sys_mount(spec, take("/sys"))));
+        push_dev_steps(spec, &mut take, &mut steps);
+        steps.extend(caller.into_iter().flatten().map(StepKind::Mount));
+        for p in &spec.readonly_paths {
+            steps.push(StepKind::ReadonlyPath(check_path("read-only path", p)?));
+        }
+        for p in &spec.masked_paths {
+            steps.push(StepKind::Mask(check_path("masked path", p)?));
+        }
+        steps.push(StepKind::PivotRoot(root.clone()));
+        if spec.readonly {
+            steps.push(StepKind::RemountRootReadonly);
+        }
+        Ok(MountPlan {
+            root,
+            steps: steps.into_iter().map(|kind| Step { kind }).collect(),
+        })
+    }
+
+    /// The steps in the order [`MountPlan::apply`] runs them.
+    ///
+    /// ```
+    /// use cove_rootfs::{MountPlan, RootSource, RootfsSpec};
+    /// let plan = MountPlan::build(&RootfsSpec::new(RootSource::Dir("/srv/root".into()))).unwrap();
+    /// for step in plan.steps() {
+    ///     println!("{step}");
+    /// }
+    /// assert!(plan.steps().last().unwrap().to_string().starts_with("pivot_root into /srv/root"));
+    /// ```
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// The host directory that becomes `/`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+fn push_root_steps(root: &RootSource, steps: &mut Vec<StepKind>) {
+    match root {
+        RootSource::Dir(path) => steps.push(StepKind::BindRoot(normalize(path))),
+        RootSource::HostTmpfs { staging, host_dirs } => {
+            steps.push(StepKind::RootTmpfs(normalize(staging)));
+            steps.extend(host_dirs.iter().map(|d| StepKind::HostDir(normalize(d))));
+        }
+    }
+}
+
+fn proc_mount(spec: &RootfsSpec, caller: Option<MountOp>) -> MountOp {
+    let m =
+        caller.unwrap_or_else(|| MountOp::fs(MountKind::Proc, "/proc", NOSUID_NODEV_NOEXEC, None));
+    if m.kind == MountKind::Proc && spec.in_user_ns && !spec.new_pid_ns {
+        return m.into_host_bind(
+            "/proc",
+            "host /proc: a user namespace cannot mount procfs without a new pid namespace",
+        );
+    }
+    m
+}
+
+fn sys_mount(spec: &RootfsSpec, caller: Option<MountOp>) -> MountOp {
+    let flags = MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC;
+    let m = caller.unwrap_or_else(|| MountOp::fs(MountKind::Sysfs, "/sys", flags, None));
+    if m.kind == MountKind::Sysfs && spec.in_user_ns && !spec.new_net_ns {
+        return m.into_host_bind(
+            "/sys",
+            "host /sys: a user namespace cannot mount sysfs without a new network namespace",
+        );
+    }
+    m
+}
+
+fn push_dev_steps(
+    spec: &RootfsSpec,
+    take: &mut impl FnMut(&str) -> Option<MountOp>,
+    steps: &mut Vec<StepKind>,
+) {
+    let dev = take("/dev").unwrap_or_else(|| {
+        MountOp::fs(
+            MountKind::Tmpfs,
+            "/dev",
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            Some("mode=755,size=64k"),
+        )
+    });
+    // Devices and links go only into a tmpfs /dev, never into a directory bound from the host.
+    let populate = dev.kind == MountKind::Tmpfs;
+    steps.push(StepKind::Mount(dev));
+    if populate {
+        steps.extend(DEVICES.iter().map(|d| StepKind::Mount(device_bind(d))));
+    }
+    let pts_data = if spec.in_user_ns {
+        "newinstance,ptmxmode=0666,mode=0620"
+    } else {
+        "newinstance,ptmxmode=0666,mode=0620,gid=5"
+    };
+    let pts_flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    let pts = take("/dev/pts")
+        .unwrap_or_else(|| MountOp::fs(MountKind::Devpts, "/dev/pts", pts_flags, Some(pts_data)));
+    steps.push(StepKind::Mount(pts));
+    if populate {
+        steps.push(StepKind::Symlink {
+            link: "/dev/ptmx".into(),
+            to: "pts/ptmx".into(),
+        });
+    }
+    let shm = take("/dev/shm").unwrap_or_else(|| {
+        MountOp::fs(
+            MountKind::Tmpfs,
+            "/dev/shm",
+            NOSUID_NODEV_NOEXEC,
+            Some("mode=1777,size=65536k"),
+        )
+    });
+    steps.push(StepKind::Mount(shm));
+    let mqueue = take("/dev/mqueue").or_else(|| {
+        spec.new_ipc_ns
+            .then(|| MountOp::fs(MountKind::Mqueue, "/dev/mqueue", NOSUID_NODEV_NOEXEC, None))
+    });
+    steps.extend(mqueue.map(StepKind::Mount));
+    if populate {
+        steps.extend(DEV_LINKS.iter().map(|(link, to)| StepKind::Symlink {
+            link: link.into(),
+            to: to.into(),
+        }));
+    }
+}
+
+fn device_bind(name: &str) -> MountOp {
+    let path = PathBuf::from("/dev").join(name);
+    MountOp {
+        kind: MountKind::Bind,
+        source: path.clone(),
+        target: path,
+        flags: MsFlags::MS_BIND,
+        data: None,
+        attrs: None,
+        propagation: None,
+        create: TargetKind::File,
+        note: None,
+    }
+}
+
+fn check_root(root: &RootSource) -> Result<PathBuf, PlanError> {
+    let path = root.path();
+    if !is_clean_absolute(path) {
+        return Err(PlanError::BadRoot {
+            path: path.to_owned(),
+        });
+    }
+    if let RootSource::HostTmpfs { host_dirs, .. } = root {
+        if let Some(d) = host_dirs
+            .iter()
+            .find(|d| !is_clean_absolute(d) || normalize(d) == Path::new("/"))
+        {
+            return Err(PlanError::BadHostDir { path: d.clone() });
+        }
+    }
+    Ok(normalize(path))
+}
+
+fn check_path(list: &'static str, path: &Path) -> Result<PathBuf, PlanError> {
+    if !is_clean_absolute(path) || normalize(path) == Path::new("/") {
+        return Err(PlanError::BadPath {
+            list,
+            path: path.to_owned(),
+        });
+    }
+    Ok(normalize(path))
+}
+
+fn is_clean_absolute(path: &Path) -> bool {
+    path.is_absolute() && !path.components().any(|c| c == Component::ParentDir)
+}
+
+fn check_target(index: usize, target: &Path) -> Result<PathBuf, PlanError> {
+    let err_target = target.to_owned();
+    if !target.is_absolute() {
+        return Err(PlanError::RelativeTarget {
+            index,
+            target: err_target,
+        });
+    }
+    if target.components().any(|c| c == Component::ParentDir) {
+        return Err(PlanError::DotDotTarget {
+            index,
+            target: err_target,
+        });
+    }
+    let target = normalize(target);
+    if target == Path::new("/") {
+        return Err(PlanError::RootTarget {
+            index,
+            target: err_target,
+        });
+    }
+    Ok(target)
+}
+
+/// Validates one caller mount and resolves its options.
+fn compile_mount(index: usize, m: &MountSpec) -> Result<MountOp, PlanError> {
+    let target = check_target(index, &m.target)?;
+    let parsed = options::parse_options(m.kind, m.options.iter().map(String::as_str)).map_err(
+        |(option, e)| {
+            let (target, option) = (m.target.clone(), option.to_owned());
+            match e {
+                OptionError::Unknown => PlanError::UnknownOption {
+                    index,
+                    target,
+                    option,
+                },
+                OptionError::NotForKind => PlanError::OptionNotForKind {
+                    index,
+                    target,
+                    kind: m.kind,
+                    option,
+                },
+                OptionError::BadValue(expected) => PlanError::BadOptionValue {
+                    index,
+                    target,
+                    option,
+                    expected,
+                },
+            }
+        },
+    )?;
+    let mut op = MountOp {
+        kind: m.kind,
+        source: m
+            .source
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(m.kind.as_str())),
+        target,
+        flags: parsed.set | parsed.atime.unwrap_or(MsFlags::empty()),
+        data: (!parsed.data.is_empty()).then(|| parsed.data.join(",")),
+        attrs: None,
+        propagation: parsed.propagation,
+        create: TargetKind::Dir,
+        note: None,
+    };
+    match m.kind {
+        MountKind::Bind => {
+            let Some(source) = &m.source else {
+                return Err(PlanError::BindWithoutSource {
+                    index,
+                    target: m.target.clone(),
+                });
+            };
+            if !is_clean_absolute(source) {
+                return Err(PlanError::RelativeBindSource {
+                    index,
+                    target: m.target.clone(),
+                    path: source.clone(),
+                });
+            }
+            let recursive = parsed.bind.unwrap_or(true);
+            let attrs = Attrs {
+                set: parsed.set & ATTR_FLAGS,
+                clear: parsed.clear & ATTR_FLAGS,
+                atime: parsed.atime,
+                recursive,
+            };
+            op.flags = if recursive {
+                MsFlags::MS_BIND | MsFlags::MS_REC
+            } else {
+                MsFlags::MS_BIND
+            };
+            op.attrs = (!attrs.is_empty()).then_some(attrs);
+            op.create = TargetKind::LikeSource;
+        }
+        MountKind::Overlay => {
+            if options::data_value(&parsed.data, "lowerdir").is_none() {
+                return Err(PlanError::OverlayWithoutLowerdir {
+                    index,
+                    target: m.target.clone(),
+                });
+            }
+            let upper = options::data_value(&parsed.data, "upperdir").is_some();
+            if upper != options::data_value(&parsed.data, "workdir").is_some() {
+                return Err(PlanError::OverlayUpperWithoutWork {
+                    index,
+                    target: m.target.clone(),
+                });
+            }
+        }
+        MountKind::Tmpfs
+        | MountKind::Proc
+        | MountKind::Sysfs
+        | MountKind::Devpts
+        | MountKind::Mqueue => {}
+    }
+    Ok(op)
+}
+
+impl Step {
+    /// The path inside the container this step mounts on or creates, if any.
+    pub fn target(&self) -> Option<&Path> {
+        match &self.kind {
+            StepKind::Mount(m) => Some(&m.target),
+            StepKind::Symlink { link, .. } => Some(link),
+            StepKind::HostDir(p) | StepKind::ReadonlyPath(p) | StepKind::Mask(p) => Some(p),
+            StepKind::RootPropagation(_)
+            | StepKind::BindRoot(_)
+            | StepKind::RootTmpfs(_)
+            | StepKind::PivotRoot(_)
+            | StepKind::RemountRootReadonly => None,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            StepKind::RootPropagation(Propagation::Private) => f.write_str("make / recursively private"),
+            StepKind::RootPropagation(Propagation::Slave) => f.write_str("make / recursively slave"),
+            StepKind::BindRoot(p) => write!(f, "bind {} onto itself (recursive) as the new root", p.display()),
+            StepKind::RootTmpfs(p) => write!(f, "mount tmpfs on {} as the new root (mode=755)", p.display()),
+            StepKind::HostDir(p) => write!(
+                f,
+                "host dir {}: bind read-only (recursive), or the same symlink if it is one, skipped if missing",
+                p.display()
+            ),
+            StepKind::Mount(m) => fmt_mount(m, f),
+            StepKind::Symlink { link, to } => write!(f, "symlink {} -> {}", link.display(), to.display()),
+            StepKind::ReadonlyPath(p) => {
+                write!(f, "bind {} read-only onto itself (recursive), skipped if missing", p.display())
+            }
+            StepKind::Mask(p) => write!(
+                f,
+                "mask {}: read-only tmpfs on a directory, /dev/null on a file, skipped if missing",
+                p.display()
+            ),
+            StepKind::PivotRoot(p) => write!(
+                f,
+                "pivot_root into {}, detach the old root, chdir / (chroot if pivot_root is impossible)",
+                p.display()
+            ),
+            StepKind::RemountRootReadonly => f.write_str("remount / read-only"),
+        }
+    }
+}
+
+fn fmt_mount(m: &MountOp, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if m.kind == MountKind::Bind {
+        write!(f, "bind {} on {}", m.source.display(), m.target.display())?;
+        let extra = options::flags_to_string(m.flags - MsFlags::MS_BIND);
+        if extra == "rec" {
+            f.write_str(" (recursive)")?;
+        }
+    } else {
+        write!(f, "mount {} on {}", m.kind, m.target.display())?;
+        if m.source != Path::new(m.kind.as_str()) {
+            write!(f, " (source {})", m.source.display())?;
+        }
+        let flags = options::flags_to_string(m.flags);
+        let opts: Vec<&str> = [flags.as_str(), m.data.as_deref().unwrap_or("")]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !opts.is_empty() {
+            write!(f, " with {}", opts.join(","))?;
+        }
+    }
+    if let Some(a) = &m.attrs {
+        write!(f, ", then set {}", options::attrs_to_string(a))?;
+    }
+    if let Some(p) = m.propagation {
+        write!(
+            f,
+            ", then make {}",
+            options::flags_to_string(p).replace("rec,", "recursively ")
+        )?;
+    }
+    if let Some(note) = m.note {
+        write!(f, " [{note}]")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> RootfsSpec {
+        RootfsSpec::new(RootSource::Dir("/srv/root".into()))
+    }
+
+    fn lines(plan: &MountPlan) -> Vec<String> {
+        plan.steps().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn default_plan_order_and_display() {
+        let plan = MountPlan::build(&spec()).unwrap();
+        assert_eq!(
+            lines(&plan),
+            [
+                "make / recursively private",
+                "bind /srv/root onto itself (recursive) as the new root",
+                "mount proc on /proc with nosuid,nodev,noexec",
+                "mount sysfs on /sys with ro,nosuid,nodev,noexec",
+                "mount tmpfs on /dev with nosuid,noexec,mode=755,size=64k",
+                "bind /dev/null on /dev/null",
+                "bind /dev/zero on /dev/zero",
+                "bind /dev/full on /dev/full",
+                "bind /dev/random on /dev/random",
+                "bind /dev/urandom on /dev/urandom",
+                "bind /dev/tty on /dev/tty",
+                "mount devpts on /dev/pts with nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5",
+                "symlink /dev/ptmx -> pts/ptmx",
+                "mount tmpfs on /dev/shm with nosuid,nodev,noexec,mode=1777,size=65536k",
+                "symlink /dev/fd -> /proc/self/fd",
+                "symlink /dev/stdin -> /proc/self/fd/0",
+                "symlink /dev/stdout -> /proc/self/fd/1",
+                "symlink /dev/stderr -> /proc/self/fd/2",
+                "pivot_root into /srv/root, detach the old root, chdir / (chroot if pivot_root is impossible)",
+            ]
+        );
+        assert_eq!(plan.root(), Path::new("/srv/root"));
+    }
+
+    #[test]
+    fn user_namespace_variants() {
+        let mut s = spec();
+        s.in_user_ns = true;
+        s.new_ipc_ns = true;
+        s.readonly = true;
+        let l = lines(&MountPlan::build(&s).unwrap());
+        assert!(l[2].starts_with("bind /proc on /proc (recursive), then set nosuid,nodev,noexec,recursive [host /proc"), "{}", l[2]);
+        assert!(l[3].starts_with("bind /sys on /sys (recursive), then set ro,nosuid,nodev,noexec,recursive [host /sys"), "{}", l[3]);
+        assert!(l.iter().any(|x| x
+            == "mount devpts on /dev/pts with nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
+        assert!(l
+            .iter()
+            .any(|x| x == "mount mqueue on /dev/mqueue with nosuid,nodev,noexec"));
+        assert_eq!(l.last().unwrap(), "remount / read-only");
+
+        s.new_pid_ns = true;
+        s.new_net_ns = true;
+        let l = lines(&MountPlan::build(&s).unwrap());
+        assert_eq!(l[2], "mount proc on /proc with nosuid,nodev,noexec");
+        assert_eq!(l[3], "mount sysfs on /sys with ro,nosuid,nodev,noexec");
+    }
+
+    #[test]
+    fn host_tmpfs_root() {
+        let mut s = spec();
+        s.root = RootSource::host_tmpfs("/run/c1/root");
+        s.propagation = Propagation::Slave;
+        let l = lines(&MountPlan::build(&s).unwrap());
+        assert_eq!(l[0], "make / recursively slave");
+        assert_eq!(
+            l[1],
+            "mount tmpfs on /run/c1/root as the new root (mode=755)"
+        );
+        assert!(l[2].starts_with("host dir /usr: bind read-only"));
+        assert!(l[6].starts_with("host dir /lib64: "));
+        assert!(l
+            .last()
+            .unwrap()
+            .starts_with("pivot_root into /run/c1/root"));
+    }
+
+    #[test]
+    fn caller_mounts_come_after_standard_ones_in_order() {
+        let mut s = spec();
+        s.mounts = vec![
+            MountSpec::bind("/srv/data", "/data/", &["ro", "nosuid", "bind", "rprivate"]),
+            MountSpec::tmpfs("/tmp", &["size=16m", "mode=1777", "noatime"]),
+            MountSpec::new(MountKind::Overlay, "/merged").with_options(&[
+                "lowerdir=/l1:/l2",
+                "upperdir=/u",
+                "workdir=/w",
+            ]),
+            MountSpec::bind("/etc/resolv.conf", "/etc/resolv.conf", &[]),
+        ];
+        s.readonly_paths = vec!["/proc/sys".into()];
+        s.masked_paths = vec!["/proc/kcore".into()];
+        let l = lines(&MountPlan::build(&s).unwrap());
+        let n = l.len();
+        assert_eq!(
+            &l[n - 7..],
+            [
+                "bind /srv/data on /data, then set ro,nosuid, then make recursively private",
+                "mount tmpfs on /tmp with noatime,size=16m,mode=1777",
+                "mount overlay on /merged with lowerdir=/l1:/l2,upperdir=/u,workdir=/w",
+                "bind /etc/resolv.conf on /etc/resolv.conf (recursive)",
+                "bind /proc/sys read-only onto itself (recursive), skipped if missing",
+                "mask /proc/kcore: read-only tmpfs on a directory, /dev/null on a file, skipped if missing",
+                "pivot_root into /srv/root, detach the old root, chdir / (chroot if pivot_root is impossible)",
+            ]
+        );
+        let plan = MountPlan::build(&s).unwrap();
+        let StepKind::Mount(m) = &plan.steps()[n - 7].kind else {
+            panic!()
+        };
+        assert_eq!(m.flags, MsFlags::MS_BIND);
+        assert_eq!(
+            m.attrs.unwrap().set,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID
+        );
+        assert!(!m.attrs.unwrap().recursive);
+        assert_eq!(m.target, Path::new("/data"));
+        assert_eq!(m.create, TargetKind::LikeSource);
+        assert_eq!(plan.steps()[n - 7].target(), Some(Path::new("/data")));
+    }
+
+    #[test]
+    fn caller_mount_replaces_standard_mount_in_place() {
+        let mut s = spec();
+        s.mounts = vec![
+            MountSpec::tmpfs("/dev/shm", &["size=1m"]),
+            MountSpec::new(MountKind::Proc, "/proc").with_options(&["hidepid=2"]),
+        ];
+        let l = lines(&MountPlan::build(&s).unwrap());
+        assert_eq!(l[2], "mount proc on /proc with hidepid=2");
+        assert!(l.contains(&"mount tmpfs on /dev/shm with size=1m".to_owned()));
+        assert_eq!(l.iter().filter(|x| x.contains("/dev/shm")).count(), 1);
+        assert_eq!(l.iter().filter(|x| x.contains("on /proc")).count(), 1);
+        // A /dev bound from the host is not populated.
+        s.mounts = vec![MountSpec::bind("/dev", "/dev", &[])];
+        let l = lines(&MountPlan::build(&s).unwrap());
+        assert!(
+            !l.iter()
+                .any(|x| x.contains("/dev/null") || x.contains("symlink")),
+            "{l:#?}"
+        );
+    }
+
+    #[test]
+    fn validation_errors_name_index_target_and_option() {
+        let cases: Vec<(MountSpec, &str)> = vec![
+            (MountSpec::tmpfs("tmp", &[]), "mounts[0] (tmp): the target must be an absolute path"),
+            (MountSpec::tmpfs("/a/../etc", &[]), "mounts[0] (/a/../etc): the target must not contain `..`"),
+            (MountSpec::tmpfs("/.", &[]), "mounts[0] (/.): the container's `/` cannot be a mount target"),
+            (MountSpec::tmpfs("/t", &["ro", "bogus"]), "mounts[0] (/t): unknown option `bogus`"),
+            (MountSpec::tmpfs("/t", &["rbind"]), "mounts[0] (/t): option `rbind` does not apply to a tmpfs mount"),
+            (
+                MountSpec::tmpfs("/t", &["size=big"]),
+                "mounts[0] (/t): bad option `size=big`: expected a size such as 65536, 64k, 16m, 1g or 50%",
+            ),
+            (MountSpec::new(MountKind::Bind, "/b"), "mounts[0] (/b): a bind mount needs a source"),
+            (
+                MountSpec::bind("data", "/b", &[]),
+                "mounts[0] (/b): the bind source data must be an absolute host path",
+            ),
+            (
+                MountSpec::new(MountKind::Overlay, "/o").with_options(&["upperdir=/u"]),
+                "mounts[0] (/o): an overlay mount needs a `lowerdir=` option",
+            ),
+            (
+                MountSpec::new(MountKind::Overlay, "/o").with_options(&["lowerdir=/l", "upperdir=/u"]),
+                "mounts[0] (/o): overlay options `upperdir=` and `workdir=` go together",
+            ),
+        ];
+        for (m, expect) in cases {
+            let mut s = spec();
+            s.mounts = vec![m];
+            assert_eq!(MountPlan::build(&s).unwrap_err().to_string(), expect);
+        }
+        let mut s = spec();
+        s.mounts = vec![
+            MountSpec::tmpfs("/ok", &[]),
+            MountSpec::tmpfs("/bad", &["mode=rwx"]),
+        ];
+        assert!(matches!(
+            MountPlan::build(&s).unwrap_err(),
+            PlanError::BadOptionValue { index: 1, ref option, .. } if option == "mode=rwx"
+        ));
+    }
+
+    #[test]
+    fn root_and_path_validation() {
+        let mut s = spec();
+        s.root = RootSource::Dir("srv/root".into());
+        assert_eq!(
+            MountPlan::build(&s).unwrap_err(),
+            PlanError::BadRoot {
+                path: "srv/root".into()
+            }
+        );
+        s.root = RootSource::HostTmpfs {
+            staging: "/st".into(),
+            host_dirs: vec!["/usr".into(), "/".into()],
+        };
+        assert_eq!(
+            MountPlan::build(&s).unwrap_err(),
+            PlanError::BadHostDir { path: "/".into() }
+        );
+        s.root = RootSource::Dir("/r".into());
+        s.masked_paths = vec!["proc/kcore".into()];
+        assert_eq!(
+            MountPlan::build(&s).unwrap_err().to_string(),
+            "masked path proc/kcore: must be an absolute path below `/` without `..`"
+        );
+    }
+
+    #[test]
+    fn mount_kind_round_trips() {
+        for k in MountKind::ALL {
+            assert_eq!(k.to_string().parse::<MountKind>().unwrap(), k);
+        }
+        assert_eq!(
+            "nfs".parse::<MountKind>().unwrap_err().to_string(),
+            "unknown mount kind `nfs` (expected bind, tmpfs, proc, sysfs, devpts, mqueue or overlay)"
+        );
+    }
+}
