@@ -1,0 +1,822 @@
+#![cfg(feature = "privileged")]
+//! Applies real mount plans, always inside a forked child that unshared its mount namespace (and
+//! pid, IPC, optionally user and network namespaces) and made `/` recursively private, so the host
+//! is never touched. The checks run inside, as pid 1 of the new pid namespace, after `apply`; the
+//! verdict comes back through a pipe and the exit code. Every test also asserts that the host's
+//! `/proc/self/mountinfo` is identical before and after.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{symlink, FileTypeExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use cove_rootfs::{MountKind, MountPlan, MountSpec, RootSource, RootfsSpec};
+use nix::mount::{mount, MsFlags};
+use nix::poll::{poll, PollFd, PollFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+
+/// Tests fork: one at a time, so no other test thread holds a lock across a fork.
+static FORK_LOCK: Mutex<()> = Mutex::new(());
+
+/// Which namespaces the container child gets besides mount, pid and IPC.
+#[derive(Clone, Copy)]
+struct Namespaces {
+    user: bool,
+    net: bool,
+}
+
+const PLAIN: Namespaces = Namespaces {
+    user: false,
+    net: false,
+};
+
+type Check = Result<(), String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+/// Kills and reaps the container child if the test leaves early.
+struct ChildGuard(Option<Pid>);
+
+impl ChildGuard {
+    fn wait(mut self) -> WaitStatus {
+        let pid = self.0.take().expect("waited once");
+        waitpid(pid, None).expect("waitpid")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            // The grandchild (pid 1 of the new pid namespace) has PR_SET_PDEATHSIG = SIGKILL.
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+    }
+}
+
+/// Runs `check` as pid 1 of new mount, pid and IPC namespaces (plus user and network ones when
+/// asked), with `/` already recursively private. Returns the check's verdict.
+fn in_container(ns: Namespaces, check: impl FnOnce() -> Check) -> Check {
+    let _lock = FORK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let before = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let (rd, wr) = nix::unistd::pipe().unwrap();
+    // SAFETY: the child runs only `child_main`, which ends in `_exit`; it allocates, which is fine
+    // after fork with glibc (malloc's locks are reset in the child), and FORK_LOCK keeps other
+    // tests of this binary from forking concurrently.
+    let pid = match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            drop(rd);
+            child_main(ns, wr, check)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    let guard = ChildGuard(Some(pid));
+    drop(wr);
+    let msg = read_verdict(rd)?;
+    let status = guard.wait();
+    let after = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(before, after, "the host's mount table changed");
+    match status {
+        WaitStatus::Exited(_, 0) if msg.is_empty() => Ok(()),
+        other => Err(format!("container child: {other:?}: {msg}")),
+    }
+}
+
+/// Reads the pipe to EOF, giving up after 60 s of silence.
+fn read_verdict(rd: OwnedFd) -> Result<String, String> {
+    let mut file = File::from(rd);
+    let mut out = Vec::new();
+    loop {
+        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, 60_000u16).map_err(|e| e.to_string())? == 0 {
+            return Err("the container child timed out".into());
+        }
+        let mut buf = [0u8; 4096];
+        match file.read(&mut buf).map_err(|e| e.to_string())? {
+            0 => return Ok(String::from_utf8_lossy(&out).into_owned()),
+            n => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn child_main(ns: Namespaces, wr: OwnedFd, check: impl FnOnce() -> Check) -> ! {
+    let code = match enter_namespaces(ns) {
+        Err(e) => report(&wr, &e),
+        // SAFETY: this child is single-threaded; the grandchild runs `grandchild_main` and `_exit`s.
+        Ok(()) => match unsafe { fork() } {
+            Ok(ForkResult::Child) => grandchild_main(&wr, check),
+            Ok(ForkResult::Parent { child }) => {
+                drop(wr);
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, code)) => code,
+                    _ => 2,
+                }
+            }
+            Err(e) => report(&wr, &format!("fork in the new pid namespace: {e}")),
+        },
+    };
+    exit_now(code)
+}
+
+fn grandchild_main(wr: &OwnedFd, check: impl FnOnce() -> Check) -> ! {
+    let code = match nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+        Err(e) => report(wr, &format!("set_pdeathsig: {e}")),
+        Ok(()) => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+            Ok(Ok(())) => 0,
+            Ok(Err(msg)) => report(wr, &msg),
+            Err(_) => report(wr, "the check panicked"),
+        },
+    };
+    exit_now(code)
+}
+
+fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit ends the forked process without running the parent's atexit handlers or
+    // destructors; it has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+fn report(wr: &OwnedFd, msg: &str) -> i32 {
+    let _ = File::from(wr.try_clone().expect("dup")).write_all(msg.as_bytes());
+    1
+}
+
+fn enter_namespaces(ns: Namespaces) -> Result<(), String> {
+    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWIPC;
+    if ns.user {
+        flags |= CloneFlags::CLONE_NEWUSER;
+    }
+    if ns.net {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    unshare(flags).map_err(|e| format!("unshare: {e}"))?;
+    if ns.user {
+        // Map root to root only (the only map a process may write for itself).
+        fs::write("/proc/self/setgroups", "deny").map_err(|e| format!("setgroups: {e}"))?;
+        fs::write("/proc/self/uid_map", "0 0 1").map_err(|e| format!("uid_map: {e}"))?;
+        fs::write("/proc/self/gid_map", "0 0 1").map_err(|e| format!("gid_map: {e}"))?;
+    }
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("make / rprivate: {e}"))
+}
+
+/// A tempdir holding `root/` with a static busybox and a few applet links.
+fn busybox_rootfs() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    let busybox = ["/usr/bin/busybox", "/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox is missing: apt-get install -y busybox-static");
+    fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "echo", "cat", "ls", "true"] {
+        symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let root = fs::canonicalize(root).unwrap();
+    (dir, root)
+}
+
+fn apply(spec: &RootfsSpec) -> Check {
+    let plan = MountPlan::build(spec).map_err(|e| format!("build: {e}"))?;
+    plan.apply()
+        .map_err(|e| format!("apply: {e} ({})", e.errno().map_or(0, |n| n)))
+}
+
+// --- checks run inside -------------------------------------------------------------------------
+
+/// One line of /proc/self/mountinfo.
+#[derive(Debug)]
+struct Mount {
+    root: String,
+    point: String,
+    options: String,
+    fstype: String,
+    super_options: String,
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let code = u8::from_str_radix(rest.get(i + 1..i + 4).unwrap_or("x"), 8);
+        match code {
+            Ok(c) => {
+                out.push(c as char);
+                rest = &rest[i + 4..];
+            }
+            Err(_) => {
+                out.push('\\');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out + rest
+}
+
+fn mounts() -> Vec<Mount> {
+    let text = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    text.lines()
+        .map(|line| {
+            let (left, right) = line.split_once(" - ").expect("separator");
+            let l: Vec<&str> = left.split(' ').collect();
+            let r: Vec<&str> = right.split(' ').collect();
+            Mount {
+                root: unescape(l[3]),
+                point: unescape(l[4]),
+                options: l[5].to_owned(),
+                fstype: r[0].to_owned(),
+                super_options: r.get(2).copied().unwrap_or("").to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// The top mount on `point`.
+fn mount_at(point: &str) -> Result<Mount, String> {
+    mounts()
+        .into_iter()
+        .rev()
+        .find(|m| m.point == point)
+        .ok_or_else(|| format!("nothing mounted on {point}"))
+}
+
+fn has_option(options: &str, opt: &str) -> bool {
+    options.split(',').any(|o| o == opt)
+}
+
+/// The errno of writing a file at `path` (None: it worked).
+fn write_errno(path: &str) -> Option<i32> {
+    fs::write(path, "x")
+        .err()
+        .map(|e| e.raw_os_error().unwrap_or(-1))
+}
+
+fn sh(script: &str) -> Result<String, String> {
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .map_err(|e| format!("run /bin/sh: {e}"))?;
+    ensure!(
+        out.status.success(),
+        "/bin/sh -c {script:?}: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// /dev as the plan builds it.
+fn check_dev(expect_gid5: bool) -> Check {
+    ensure!(mount_at("/dev")?.fstype == "tmpfs", "/dev is not a tmpfs");
+    for d in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let p = format!("/dev/{d}");
+        let meta = fs::metadata(&p).map_err(|e| format!("{p}: {e}"))?;
+        ensure!(
+            meta.file_type().is_char_device(),
+            "{p} is not a char device"
+        );
+        ensure!(mount_at(&p).is_ok(), "{p} is not a bind mount");
+    }
+    fs::write("/dev/null", "discarded").map_err(|e| format!("write /dev/null: {e}"))?;
+    ensure!(
+        fs::read("/dev/null").map_err(|e| e.to_string())?.is_empty(),
+        "/dev/null is not empty"
+    );
+    let mut zeros = [1u8; 8];
+    File::open("/dev/zero")
+        .and_then(|mut f| f.read_exact(&mut zeros))
+        .map_err(|e| format!("/dev/zero: {e}"))?;
+    ensure!(zeros == [0; 8], "/dev/zero gave {zeros:?}");
+    ensure!(
+        write_errno("/dev/full") == Some(libc::ENOSPC),
+        "/dev/full accepted a write"
+    );
+    ensure!(
+        fs::read_link("/dev/ptmx").ok() == Some("pts/ptmx".into()),
+        "/dev/ptmx link"
+    );
+    for (link, to) in [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+    ] {
+        ensure!(
+            fs::read_link(link).ok() == Some(to.into()),
+            "{link} does not point to {to}"
+        );
+    }
+    let pts = mount_at("/dev/pts")?;
+    ensure!(pts.fstype == "devpts", "/dev/pts is {}", pts.fstype);
+    ensure!(
+        has_option(&pts.super_options, "gid=5") == expect_gid5,
+        "devpts options {}",
+        pts.super_options
+    );
+    ensure!(
+        has_option(&pts.super_options, "ptmxmode=666"),
+        "devpts options {}",
+        pts.super_options
+    );
+    // A new devpts instance: opening ptmx creates pts/0 in it.
+    let _ptmx = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/ptmx")
+        .map_err(|e| format!("open /dev/ptmx: {e}"))?;
+    ensure!(
+        Path::new("/dev/pts/0").exists(),
+        "no /dev/pts/0 after opening /dev/ptmx"
+    );
+    let shm = mount_at("/dev/shm")?;
+    ensure!(
+        shm.fstype == "tmpfs" && has_option(&shm.options, "nodev"),
+        "/dev/shm: {shm:?}"
+    );
+    fs::write("/dev/shm/x", "x").map_err(|e| format!("write /dev/shm: {e}"))?;
+    ensure!(
+        mount_at("/dev/mqueue")?.fstype == "mqueue",
+        "/dev/mqueue is not mqueue"
+    );
+    Ok(())
+}
+
+/// `/proc` is a fresh procfs of our pid namespace.
+fn check_fresh_proc() -> Check {
+    let proc = mount_at("/proc")?;
+    ensure!(
+        proc.fstype == "proc" && has_option(&proc.options, "nosuid"),
+        "/proc: {proc:?}"
+    );
+    ensure!(
+        fs::read_link("/proc/self").ok() == Some("1".into()),
+        "/proc/self is not pid 1"
+    );
+    Ok(())
+}
+
+fn check_cwd_is_root() -> Check {
+    let cwd = std::env::current_dir().map_err(|e| format!("getcwd: {e}"))?;
+    ensure!(cwd == Path::new("/"), "cwd is {}", cwd.display());
+    Ok(())
+}
+
+// --- tests -------------------------------------------------------------------------------------
+
+#[test]
+fn dir_root_gets_proc_sys_dev_and_loses_the_old_root() {
+    let (_dir, root) = busybox_rootfs();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+    spec.new_pid_ns = true;
+    spec.new_ipc_ns = true;
+    spec.mounts.push(MountSpec::tmpfs(
+        "/tmp",
+        &["size=1m", "mode=1777", "nosuid", "nodev"],
+    ));
+    let root_str = root.to_str().unwrap().to_owned();
+    in_container(PLAIN, || {
+        apply(&spec)?;
+        check_cwd_is_root()?;
+        // Exactly the planned mounts: nothing of the old root is left.
+        let mut points: Vec<String> = mounts().into_iter().map(|m| m.point).collect();
+        points.sort();
+        let mut expected = vec![
+            "/",
+            "/dev",
+            "/dev/full",
+            "/dev/mqueue",
+            "/dev/null",
+            "/dev/pts",
+            "/dev/random",
+            "/dev/shm",
+            "/dev/tty",
+            "/dev/urandom",
+            "/dev/zero",
+            "/proc",
+            "/sys",
+            "/tmp",
+        ];
+        expected.sort();
+        ensure!(points == expected, "mount points {points:?}");
+        let slash = mount_at("/")?;
+        ensure!(
+            slash.root == root_str,
+            "/ is {} (expected the bind of {root_str})",
+            slash.root
+        );
+        ensure!(
+            !Path::new("/etc/debian_version").exists(),
+            "a host file is visible"
+        );
+        ensure!(
+            !Path::new(&root_str).exists(),
+            "the host path of the root is visible"
+        );
+        check_fresh_proc()?;
+        let sys = mount_at("/sys")?;
+        ensure!(
+            sys.fstype == "sysfs" && has_option(&sys.options, "ro"),
+            "/sys: {sys:?}"
+        );
+        ensure!(
+            write_errno("/sys/x") == Some(libc::EROFS),
+            "/sys is writable"
+        );
+        check_dev(true)?;
+        let tmp = mount_at("/tmp")?;
+        ensure!(
+            tmp.fstype == "tmpfs" && has_option(&tmp.super_options, "size=1024k"),
+            "/tmp: {tmp:?}"
+        );
+        fs::write("/tmp/x", "x").map_err(|e| format!("write /tmp: {e}"))?;
+        fs::write("/written-inside", "x").map_err(|e| format!("write /: {e}"))?;
+        ensure!(
+            sh("echo hello from $0")? == "hello from /bin/sh\n",
+            "busybox sh output"
+        );
+        Ok(())
+    })
+    .unwrap();
+    // The root is the host directory (writable), and nothing mounted inside survives.
+    assert!(root.join("written-inside").is_file());
+    assert!(
+        fs::read_dir(root.join("tmp")).unwrap().next().is_none(),
+        "/tmp tmpfs leaked"
+    );
+    assert!(fs::read_dir(root.join("dev")).unwrap().all(|e| {
+        let e = e.unwrap();
+        !e.file_type().unwrap().is_char_device()
+    }));
+}
+
+#[test]
+fn readonly_root_with_ro_and_rw_binds() {
+    let (dir, root) = busybox_rootfs();
+    let ro_dir = dir.path().join("ro-src");
+    let rw_dir = dir.path().join("rw-src");
+    let file = dir.path().join("hostname");
+    fs::create_dir_all(&ro_dir).unwrap();
+    fs::create_dir_all(&rw_dir).unwrap();
+    fs::write(ro_dir.join("existing"), "before").unwrap();
+    fs::write(&file, "box\n").unwrap();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+    spec.readonly = true;
+    spec.new_pid_ns = true;
+    spec.mounts = vec![
+        MountSpec::bind(&ro_dir, "/data/ro", &["ro", "nosuid"]),
+        MountSpec::bind(&rw_dir, "/data/rw", &["bind"]),
+        MountSpec::bind(&file, "/etc/hostname", &["ro"]),
+        MountSpec::tmpfs("/run", &["mode=755"]),
+    ];
+    in_container(PLAIN, || {
+        apply(&spec)?;
+        ensure!(
+            write_errno("/x") == Some(libc::EROFS),
+            "the root accepted a write"
+        );
+        ensure!(
+            has_option(&mount_at("/")?.options, "ro"),
+            "/ is not ro in mountinfo"
+        );
+        ensure!(
+            write_errno("/data/ro/new") == Some(libc::EROFS),
+            "ro bind accepted a write"
+        );
+        ensure!(
+            write_errno("/data/ro/existing") == Some(libc::EROFS),
+            "ro bind accepted an overwrite"
+        );
+        let ro = mount_at("/data/ro")?;
+        ensure!(
+            has_option(&ro.options, "ro") && has_option(&ro.options, "nosuid"),
+            "/data/ro: {ro:?}"
+        );
+        fs::write("/data/rw/new", "inside").map_err(|e| format!("write rw bind: {e}"))?;
+        let hostname =
+            fs::read_to_string("/etc/hostname").map_err(|e| format!("/etc/hostname: {e}"))?;
+        ensure!(hostname == "box\n", "file bind shows {hostname:?}");
+        ensure!(
+            write_errno("/etc/hostname") == Some(libc::EROFS),
+            "ro file bind accepted a write"
+        );
+        fs::write("/run/x", "x").map_err(|e| format!("write tmpfs on a ro root: {e}"))?;
+        fs::write("/dev/shm/x", "x").map_err(|e| format!("write /dev/shm on a ro root: {e}"))?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(fs::read_to_string(rw_dir.join("new")).unwrap(), "inside");
+    assert_eq!(
+        fs::read_to_string(ro_dir.join("existing")).unwrap(),
+        "before"
+    );
+    assert!(!ro_dir.join("new").exists());
+    // The file target was created as an empty file inside the root.
+    assert_eq!(fs::read_to_string(root.join("etc/hostname")).unwrap(), "");
+}
+
+#[test]
+fn symlinks_in_the_rootfs_cannot_point_mounts_at_the_host() {
+    let (dir, root) = busybox_rootfs();
+    let host_dir = dir.path().join("host-dir");
+    fs::create_dir_all(&host_dir).unwrap();
+    let host_dir = fs::canonicalize(&host_dir).unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    // An absolute symlink to the host dir, and a relative one climbing above the root.
+    symlink(&host_dir, root.join("evil")).unwrap();
+    symlink("../../../../../../../..", root.join("up")).unwrap();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+    spec.new_pid_ns = true;
+    spec.mounts = vec![
+        MountSpec::tmpfs("/evil/x", &["size=64k"]),
+        MountSpec::bind(&src, format!("/up{}/y", host_dir.display()), &[]),
+    ];
+    let inside_x = format!("{}/x", host_dir.display());
+    let inside_y = format!("{}/y", host_dir.display());
+    in_container(PLAIN, || {
+        apply(&spec)?;
+        // Both mounts landed inside the new root, at the path the symlinks name inside it.
+        ensure!(
+            mount_at(&inside_x)?.fstype == "tmpfs",
+            "tmpfs not at {inside_x}"
+        );
+        ensure!(mount_at(&inside_y).is_ok(), "bind not at {inside_y}");
+        fs::write("/evil/x/file", "x").map_err(|e| format!("write through the symlink: {e}"))?;
+        Ok(())
+    })
+    .unwrap();
+    assert!(
+        fs::read_dir(&host_dir).unwrap().next().is_none(),
+        "the host dir was touched"
+    );
+    let in_root = root.join(host_dir.strip_prefix("/").unwrap());
+    assert!(
+        in_root.join("x").is_dir() && in_root.join("y").is_dir(),
+        "targets were not created inside the root"
+    );
+    assert!(!in_root.join("x/file").exists(), "the tmpfs leaked");
+    assert!(fs::read_dir(&src).unwrap().next().is_none());
+}
+
+#[test]
+fn host_tmpfs_root_exposes_host_dirs_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging");
+    fs::create_dir_all(&staging).unwrap();
+    let staging = fs::canonicalize(staging).unwrap();
+    let host_links: Vec<(String, Option<PathBuf>)> = RootSource::DEFAULT_HOST_DIRS
+        .iter()
+        .map(|d| (d.to_string(), fs::read_link(d).ok()))
+        .collect();
+    let mut spec = RootfsSpec::new(RootSource::host_tmpfs(&staging));
+    spec.readonly = true;
+    spec.new_pid_ns = true;
+    spec.new_ipc_ns = true;
+    in_container(PLAIN, || {
+        apply(&spec)?;
+        check_cwd_is_root()?;
+        ensure!(mount_at("/")?.fstype == "tmpfs", "/ is not the tmpfs");
+        for (d, link) in &host_links {
+            match link {
+                Some(to) => ensure!(
+                    fs::read_link(d).ok().as_ref() == Some(to),
+                    "{d} is not the symlink {to:?}"
+                ),
+                None if Path::new(d).exists() => {
+                    let m = mount_at(d)?;
+                    ensure!(has_option(&m.options, "ro"), "{d} is not read-only: {m:?}");
+                }
+                None => {}
+            }
+        }
+        ensure!(
+            write_errno("/usr/cove-test") == Some(libc::EROFS),
+            "/usr accepted a write"
+        );
+        ensure!(
+            write_errno("/x") == Some(libc::EROFS),
+            "the tmpfs root accepted a write"
+        );
+        ensure!(
+            !Path::new("/etc").exists() && !Path::new("/home").exists(),
+            "unexposed host dirs visible"
+        );
+        // The host's dynamically linked /bin/sh runs from the exposed dirs.
+        ensure!(sh("echo $((6 * 7))")? == "42\n", "host sh output");
+        check_dev(true)
+    })
+    .unwrap();
+    assert!(
+        fs::read_dir(&staging).unwrap().next().is_none(),
+        "something was created under the tmpfs"
+    );
+}
+
+#[test]
+fn user_namespace_without_net_ns_binds_host_sys_read_only() {
+    let (_dir, root) = busybox_rootfs();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.in_user_ns = true;
+    spec.new_pid_ns = true;
+    spec.new_ipc_ns = true;
+    spec.readonly = true;
+    in_container(
+        Namespaces {
+            user: true,
+            net: false,
+        },
+        || {
+            apply(&spec)?;
+            check_cwd_is_root()?;
+            check_fresh_proc()?;
+            let sys = mount_at("/sys")?;
+            ensure!(
+                sys.fstype == "sysfs" && has_option(&sys.options, "ro"),
+                "/sys: {sys:?}"
+            );
+            ensure!(
+                write_errno("/sys/x") == Some(libc::EROFS),
+                "/sys is writable"
+            );
+            // The host's /sys submounts came along (recursive bind) and are read-only too.
+            let sub: Vec<Mount> = mounts()
+                .into_iter()
+                .filter(|m| m.point.starts_with("/sys/"))
+                .collect();
+            if Path::new("/sys/fs/cgroup").exists() {
+                ensure!(!sub.is_empty(), "no /sys submounts: not the host's /sys");
+            }
+            ensure!(
+                sub.iter().all(|m| has_option(&m.options, "ro")),
+                "writable /sys submount: {sub:?}"
+            );
+            check_dev(false)?;
+            ensure!(
+                write_errno("/x") == Some(libc::EROFS),
+                "the root accepted a write"
+            );
+            ensure!(sh("echo ok")? == "ok\n", "sh in the user namespace");
+            Ok(())
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn user_namespace_with_net_ns_mounts_its_own_sysfs() {
+    let (_dir, root) = busybox_rootfs();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.in_user_ns = true;
+    spec.new_pid_ns = true;
+    spec.new_net_ns = true;
+    spec.new_ipc_ns = true;
+    in_container(
+        Namespaces {
+            user: true,
+            net: true,
+        },
+        || {
+            apply(&spec)?;
+            check_fresh_proc()?;
+            ensure!(mount_at("/sys")?.fstype == "sysfs", "/sys is not sysfs");
+            ensure!(
+                !mounts().iter().any(|m| m.point.starts_with("/sys/")),
+                "host /sys submounts visible"
+            );
+            let mut nets: Vec<String> = fs::read_dir("/sys/class/net")
+                .map_err(|e| format!("/sys/class/net: {e}"))?
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            nets.sort();
+            ensure!(
+                nets == ["lo"],
+                "network devices {nets:?}: not the new namespace's sysfs"
+            );
+            check_dev(false)
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn overlay_masked_and_readonly_paths() {
+    let (dir, root) = busybox_rootfs();
+    let [lower, upper, work] = ["lower", "upper", "work"].map(|d| {
+        let p = dir.path().join(d);
+        fs::create_dir_all(&p).unwrap();
+        p
+    });
+    fs::write(lower.join("a"), "from lower").unwrap();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.new_pid_ns = true;
+    spec.mounts.push(
+        MountSpec::new(MountKind::Overlay, "/merged").with_options(&[
+            &format!("lowerdir={}", lower.display()),
+            &format!("upperdir={}", upper.display()),
+            &format!("workdir={}", work.display()),
+        ]),
+    );
+    spec.masked_paths = RootfsSpec::DEFAULT_MASKED_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    spec.readonly_paths = RootfsSpec::DEFAULT_READONLY_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    in_container(PLAIN, || {
+        apply(&spec)?;
+        let a = fs::read_to_string("/merged/a").map_err(|e| format!("/merged/a: {e}"))?;
+        ensure!(a == "from lower", "overlay shows {a:?}");
+        fs::write("/merged/b", "from inside").map_err(|e| format!("write overlay: {e}"))?;
+        ensure!(
+            mount_at("/merged")?.fstype == "overlay",
+            "/merged is not an overlay"
+        );
+        // Masked: a file reads as /dev/null, a directory is an empty read-only tmpfs.
+        let (mut files, mut dirs) = (0, 0);
+        for p in RootfsSpec::DEFAULT_MASKED_PATHS {
+            let Ok(meta) = fs::metadata(p) else { continue };
+            let m = mount_at(p)?;
+            if meta.is_dir() {
+                dirs += 1;
+                ensure!(
+                    m.fstype == "tmpfs" && has_option(&m.options, "ro"),
+                    "{p}: {m:?}"
+                );
+                ensure!(
+                    fs::read_dir(p).map_err(|e| e.to_string())?.next().is_none(),
+                    "{p} not empty"
+                );
+            } else {
+                files += 1;
+                ensure!(
+                    fs::read(p).map_err(|e| format!("{p}: {e}"))?.is_empty(),
+                    "{p} not masked"
+                );
+            }
+        }
+        ensure!(
+            files > 0 && dirs > 0,
+            "no masked path checked ({files} files, {dirs} dirs)"
+        );
+        // Read-only paths.
+        let p = mount_at("/proc/sys")?;
+        ensure!(has_option(&p.options, "ro"), "/proc/sys: {p:?}");
+        ensure!(
+            write_errno("/proc/sys/kernel/hostname") == Some(libc::EROFS),
+            "/proc/sys is writable"
+        );
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(fs::read_to_string(upper.join("b")).unwrap(), "from inside");
+    assert!(!lower.join("b").exists());
+}
+
+#[test]
+fn a_failing_mount_reports_stage_target_and_errno() {
+    let (dir, root) = busybox_rootfs();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.new_pid_ns = true;
+    let missing = dir.path().join("missing-lower");
+    spec.mounts.push(
+        MountSpec::new(MountKind::Overlay, "/merged")
+            .with_options(&[&format!("lowerdir={}", missing.display())]),
+    );
+    in_container(PLAIN, || {
+        let plan = MountPlan::build(&spec).map_err(|e| e.to_string())?;
+        let err = plan
+            .apply()
+            .err()
+            .ok_or("apply succeeded with a missing lowerdir")?;
+        ensure!(err.stage() == "mount", "stage {}", err.stage());
+        ensure!(
+            err.to_string() == "mount overlay on /merged",
+            "message {err}"
+        );
+        ensure!(err.errno() == Some(libc::ENOENT), "errno {:?}", err.errno());
+        Ok(())
+    })
+    .unwrap();
+}
