@@ -58,7 +58,7 @@ const WS_TAG: &str = "ws";
 pub struct VmOptions {
     /// Test name filters passed to every test binary (as `cargo test FILTER...` would).
     pub filter: Vec<String>,
-    /// Keep the work dir (`target/vm-work`: initramfs and the qemu command) after the run.
+    /// Keep the work dir (`target/vm-work/<pid>`: initramfs and the qemu command) after the run.
     pub keep: bool,
     /// Packages to build and test (`cargo test -p`); empty means the whole workspace.
     pub packages: Vec<String>,
@@ -86,7 +86,10 @@ pub fn vm_test(opts: &VmOptions) -> Result<()> {
     let built = Instant::now();
     let kernel = kernel::ensure_kernel(&prepare_dir(&target.join("vm-assets"), false)?)?;
     let plan = guest_plan(&ws, tests, opts);
-    let work = prepare_dir(&target.join("vm-work"), true)?;
+    let work = prepare_dir(
+        &target.join("vm-work").join(std::process::id().to_string()),
+        true,
+    )?;
     let initrd = work.join("initramfs.cpio");
     fs::write(&initrd, initramfs::build(&busybox, &kernel, &plan)?)
         .with_context(|| format!("write {}", initrd.display()))?;

@@ -76,9 +76,41 @@ pub fn ensure_kernel(assets: &Path) -> Result<Kernel> {
     if let Ok(kernel) = load_manifest(&dir) {
         return Ok(kernel);
     }
-    let deb = download(assets, &package)?;
-    unpack(&deb, &cache_root, &package)?;
-    load_manifest(&dir)
+    match fetch(assets, &cache_root, &package) {
+        Ok(kernel) => Ok(kernel),
+        Err(e) => {
+            // A newer kernel is announced but cannot be fetched (offline?): an older cache still works.
+            let Some(cached) = newest_cached(&cache_root)? else {
+                return Err(e);
+            };
+            eprintln!(
+                "vm-test: warning: {e:#}; using cached kernel {}",
+                cached.display()
+            );
+            load_manifest(&cached)
+        }
+    }
+}
+
+/// Downloads (unless cached), unpacks and loads `package`.
+fn fetch(assets: &Path, cache_root: &Path, package: &str) -> Result<Kernel> {
+    let deb = download(assets, package)?;
+    unpack(&deb, cache_root, package)?;
+    let kernel = load_manifest(&cache_root.join(package))?;
+    remove_other_debs(assets, &deb)?;
+    Ok(kernel)
+}
+
+/// Drops the `.deb`s of superseded kernels (70 MB each); their unpacked caches stay for offline use.
+fn remove_other_debs(assets: &Path, keep: &Path) -> Result<()> {
+    for entry in fs::read_dir(assets)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with("linux-image-") && name.ends_with(".deb") && path != keep {
+            fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Asks apt which `linux-image-6.1.0-NN-amd64` the metapackage currently depends on.

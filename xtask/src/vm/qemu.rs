@@ -40,7 +40,18 @@ impl QemuConfig {
     /// The qemu command for this configuration.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.qemu);
-        cmd.args(["-M", "pc", "-no-reboot", "-nographic", "-nic", "none"]);
+        // Like -nographic, minus the firmware's terminal escapes on the console.
+        cmd.args(["-M", "pc", "-no-reboot", "-display", "none", "-vga", "none"]);
+        cmd.args([
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-parallel",
+            "none",
+            "-nic",
+            "none",
+        ]);
         if self.kvm {
             cmd.args(["-accel", "kvm", "-cpu", "host"]);
         } else {
