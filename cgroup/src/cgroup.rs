@@ -353,16 +353,17 @@ impl Cgroup {
             return Ok(());
         }
         match &self.v2 {
-            Some((root, dir)) if self.kind == LayoutKind::Unified => {
-                let ancestor = nearest_ancestor_with(root, dir, "cgroup.controllers")
-                    .unwrap_or_else(|| root.clone());
-                let offered = v2::read_controller_list(&ancestor, "cgroup.controllers")?;
+            Some((root, _)) if self.kind == LayoutKind::Unified => {
+                // Creation enables controllers all the way down from the hierarchy root, so
+                // what the root offers is what the cgroup can get.
+                let offered = v2::read_controller_list(root, "cgroup.controllers")?;
                 for (field, _, controller) in need {
                     if !offered.iter().any(|o| o == controller) {
+                        let path = root.clone();
                         return Err(CgroupError::ControllerUnavailable {
                             field,
                             controller,
-                            path: ancestor,
+                            path,
                         });
                     }
                 }
