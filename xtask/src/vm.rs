@@ -20,11 +20,12 @@
 //! apt-get update
 //! # qemu-system-x86 conflicts with a backports qemu-utils >= 8; --allow-downgrades pins the bookworm one.
 //! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends --allow-downgrades \
-//!     qemu-system-x86 qemu-utils/bookworm busybox-static xz-utils
+//!     qemu-system-x86 qemu-utils/bookworm busybox-static xz-utils libc6-dev
 //! cargo xtask vm-test
 //! ```
-//! `apt-get download` and `dpkg-deb` (always present on Debian) fetch the kernel on first use; later
-//! runs reuse `target/vm-assets` and work offline.
+//! `libc6-dev` provides the static glibc (`libc.a`) for `+crt-static`. `apt-get download` and `dpkg-deb`
+//! (always present on Debian) fetch the kernel on first use; later runs reuse `target/vm-assets` and
+//! work offline. Root is not needed on the host (TCG; KVM only when the CPU has vmx/svm).
 //!
 //! Environment: `COVE_VM_TIMEOUT` (seconds, default 900) bounds the whole guest run; `COVE_QEMU` and
 //! `COVE_BUSYBOX` override the binaries found on `PATH` / at `/bin/busybox`.

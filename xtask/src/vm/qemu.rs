@@ -68,7 +68,8 @@ impl QemuConfig {
         cmd.args(["-append", KERNEL_CMDLINE]);
         cmd.arg("-virtfs").arg(format!(
             "local,path={},mount_tag={},security_model=none,readonly=on,multidevs=remap,id={}",
-            self.share.display(),
+            // qemu option values escape a comma by doubling it.
+            self.share.display().to_string().replace(',', ",,"),
             self.tag,
             self.tag
         ));
