@@ -14,7 +14,8 @@ use crate::error::RootfsError;
 use crate::options::{attrs_to_string, Attrs, ATIME_FLAGS, ATTR_FLAGS};
 use crate::plan::{MountOp, MountPlan, StepKind, TargetKind};
 use crate::resolve::{
-    ensure_in_root, open_at_root, open_root_dir, parent_in_root, proc_fd_path, Create,
+    create_entry, ensure_in_root, open_at_root, open_root_dir, parent_in_root, proc_fd_path,
+    Create, CreateFailure,
 };
 use crate::spec::{MountKind, Propagation};
 use crate::sys;
@@ -52,6 +53,7 @@ impl MountPlan {
         let mut ctx = Ctx {
             root_path: self.root.clone(),
             root: None,
+            fresh: Vec::new(),
         };
         for step in &self.steps {
             ctx.apply(&step.kind)?;
@@ -64,6 +66,16 @@ impl MountPlan {
 struct Ctx {
     root_path: PathBuf,
     root: Option<OwnedFd>,
+    fresh: Vec<FreshDir>,
+}
+
+/// A tmpfs mounted by this plan (inside the root) and not covered since. It started empty and only
+/// this process has written to it, so a missing target directly in it can be created straight away
+/// (O_EXCL / mkdirat, never following a symlink), saving the lookups of [`ensure_in_root`]. Any
+/// collision (EEXIST) falls back to the full resolution.
+struct FreshDir {
+    path: PathBuf,
+    fd: Option<OwnedFd>,
 }
 
 impl Ctx {
@@ -114,7 +126,54 @@ impl Ctx {
             }
         })?;
         self.root = None;
+        self.fresh = vec![FreshDir {
+            path: PathBuf::from("/"),
+            fd: None,
+        }];
         Ok(())
+    }
+
+    /// Forgets the fresh tmpfs a mount on `target` covers; remembers a new tmpfs.
+    fn note_mount(&mut self, target: &Path, kind: MountKind) {
+        self.fresh.retain(|f| !f.path.starts_with(target));
+        if kind == MountKind::Tmpfs {
+            self.fresh.push(FreshDir {
+                path: target.to_owned(),
+                fd: None,
+            });
+        }
+    }
+
+    /// The fd of the fresh tmpfs mounted on `dir`, if there is one.
+    fn fresh_dir(&mut self, dir: &Path) -> Result<Option<BorrowedFd<'_>>, RootfsError> {
+        let Some(i) = self.fresh.iter().position(|f| f.path == dir) else {
+            return Ok(None);
+        };
+        if self.fresh[i].fd.is_none() {
+            let fd = self.reopen(dir)?;
+            self.fresh[i].fd = Some(fd);
+        }
+        Ok(self.fresh[i].fd.as_ref().map(AsFd::as_fd))
+    }
+
+    /// Opens the mount target `path` inside the root, creating it when missing.
+    fn target(&mut self, path: &Path, create: Create<'_>) -> Result<OwnedFd, RootfsError> {
+        if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
+            if let Some(dir) = self.fresh_dir(parent)? {
+                match create_entry(dir, name, create) {
+                    Ok(fd) => return Ok(fd),
+                    Err(CreateFailure::Errno(Errno::EEXIST)) => {}
+                    Err(CreateFailure::Errno(source)) => {
+                        return Err(RootfsError::CreateTarget {
+                            path: path.to_owned(),
+                            source,
+                        })
+                    }
+                    Err(CreateFailure::Source(e)) => return Err(e),
+                }
+            }
+        }
+        ensure_in_root(self.root()?, path, create)
     }
 
     /// A host dir in a tmpfs root: the same symlink, or a recursive read-only bind.
@@ -150,7 +209,7 @@ impl Ctx {
             TargetKind::File => Create::File,
             TargetKind::LikeSource => Create::LikeSource(&m.source),
         };
-        let target = ensure_in_root(self.root()?, &m.target, create)?;
+        let target = self.target(&m.target, create)?;
         mount(
             Some(&m.source),
             proc_fd_path(&target).as_str(),
@@ -164,6 +223,7 @@ impl Ctx {
             source,
         })?;
         drop(target);
+        self.note_mount(&m.target, m.kind);
         if m.attrs.is_none() && m.propagation.is_none() {
             return Ok(());
         }
@@ -204,14 +264,24 @@ impl Ctx {
     }
 
     fn symlink(&mut self, link: &Path, to: &Path) -> Result<(), RootfsError> {
-        let (parent, name) = parent_in_root(self.root()?, link)?;
-        match symlinkat(to, parent.as_fd(), name) {
+        let err = |source| RootfsError::Symlink {
+            link: link.to_owned(),
+            to: to.to_owned(),
+            source,
+        };
+        let result = match (link.parent(), link.file_name()) {
+            (Some(parent), Some(name)) if self.fresh.iter().any(|f| f.path == parent) => {
+                let dir = self.fresh_dir(parent)?.ok_or_else(|| err(Errno::ENOENT))?;
+                symlinkat(to, dir, name)
+            }
+            _ => {
+                let (parent, name) = parent_in_root(self.root()?, link)?;
+                symlinkat(to, parent.as_fd(), name)
+            }
+        };
+        match result {
             Ok(()) | Err(Errno::EEXIST) => Ok(()),
-            Err(source) => Err(RootfsError::Symlink {
-                link: link.to_owned(),
-                to: to.to_owned(),
-                source,
-            }),
+            Err(source) => Err(err(source)),
         }
     }
 
@@ -233,6 +303,7 @@ impl Ctx {
             source,
         })?;
         drop(fd);
+        self.note_mount(path, MountKind::Bind);
         let top = self.reopen(path)?;
         let attrs = Attrs::readonly(MsFlags::empty(), true);
         set_attrs(top.as_fd(), &attrs).map_err(|source| mount_flags_error(&attrs, path, source))
@@ -277,7 +348,10 @@ impl Ctx {
             kind,
             target: path.to_owned(),
             source,
-        })
+        })?;
+        // A masking tmpfs is read-only: never a place to create targets in.
+        self.note_mount(path, MountKind::Bind);
+        Ok(())
     }
 
     fn pivot_root(&mut self, path: &Path) -> Result<(), RootfsError> {
@@ -287,6 +361,7 @@ impl Ctx {
             source,
         })?;
         self.root = None;
+        self.fresh.clear();
         match pivot_root(".", ".") {
             Ok(()) => umount2(".", MntFlags::MNT_DETACH)
                 .map_err(|source| RootfsError::DetachOldRoot { source })?,

@@ -261,8 +261,11 @@ fn ensure(
     }
 }
 
-enum CreateFailure {
+/// Why [`create_entry`] failed.
+pub(crate) enum CreateFailure {
+    /// The creating call failed (EEXIST: something is there already).
     Errno(Errno),
+    /// Inspecting the bind source failed.
     Source(RootfsError),
 }
 
@@ -272,7 +275,8 @@ impl From<Errno> for CreateFailure {
     }
 }
 
-fn create_entry(
+/// Creates `name` in `parent` as `create` says and opens it (never following a symlink).
+pub(crate) fn create_entry(
     parent: BorrowedFd<'_>,
     name: &OsStr,
     create: Create<'_>,

@@ -580,6 +580,18 @@ fn symlinks_in_the_rootfs_cannot_point_mounts_at_the_host() {
 
 #[test]
 fn host_tmpfs_root_exposes_host_dirs_read_only() {
+    host_tmpfs_root(PLAIN);
+}
+
+#[test]
+fn host_tmpfs_root_in_a_user_namespace() {
+    host_tmpfs_root(Namespaces {
+        user: true,
+        net: false,
+    });
+}
+
+fn host_tmpfs_root(ns: Namespaces) {
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging");
     fs::create_dir_all(&staging).unwrap();
@@ -592,7 +604,8 @@ fn host_tmpfs_root_exposes_host_dirs_read_only() {
     spec.readonly = true;
     spec.new_pid_ns = true;
     spec.new_ipc_ns = true;
-    in_container(PLAIN, || {
+    spec.in_user_ns = ns.user;
+    in_container(ns, || {
         apply(&spec)?;
         check_cwd_is_root()?;
         ensure!(mount_at("/")?.fstype == "tmpfs", "/ is not the tmpfs");
@@ -623,7 +636,7 @@ fn host_tmpfs_root_exposes_host_dirs_read_only() {
         );
         // The host's dynamically linked /bin/sh runs from the exposed dirs.
         ensure!(sh("echo $((6 * 7))")? == "42\n", "host sh output");
-        check_dev(true)
+        check_dev(!ns.user)
     })
     .unwrap();
     assert!(
