@@ -40,3 +40,8 @@ pub use error::{PlanError, RootfsError};
 pub use plan::{MountPlan, Step};
 pub use resolve::{open_in_root, open_in_root_at, resolve_in_root};
 pub use spec::{MountKind, MountSpec, Propagation, RootSource, RootfsSpec};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
