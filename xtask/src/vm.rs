@@ -69,6 +69,10 @@ pub struct VmOptions {
     pub timeout: Option<Duration>,
     /// Workspace root; `None` means the parent of xtask's manifest dir.
     pub workspace: Option<PathBuf>,
+    /// Check the guest environment itself instead: boot the standalone `xtask/vm-selftest` workspace
+    /// (cgroup v2 controllers, OOM kill, pivot_root, shared `/`, paths of binaries and fixtures, the
+    /// test rootfs copy, veth/overlay/loop, the virtio disk). Overrides `workspace`.
+    pub selftest: bool,
 }
 
 /// Builds the test binaries, boots the guest, runs them there and fails unless every one passed.
@@ -85,7 +89,8 @@ pub fn vm_test(opts: &VmOptions) -> Result<()> {
     let tests = build::build_tests(&ws, &target.join("vm-build"), &opts.packages)?;
     check_tests(&ws, &tests)?;
     let built = Instant::now();
-    let kernel = kernel::ensure_kernel(&prepare_dir(&target.join("vm-assets"), false)?)?;
+    let assets = xtask_workspace()?.join("target/vm-assets");
+    let kernel = kernel::ensure_kernel(&prepare_dir(&assets, false)?)?;
     let plan = guest_plan(&ws, tests, opts);
     let work = prepare_dir(
         &target.join("vm-work").join(std::process::id().to_string()),
@@ -123,13 +128,28 @@ pub fn vm_test(opts: &VmOptions) -> Result<()> {
     verdict(&outcome, plan.tests.len())
 }
 
+/// The standalone `xtask/vm-selftest` workspace, with its stand-in for `target/rootfs` written.
+fn selftest_workspace() -> Result<PathBuf> {
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("vm-selftest");
+    let marker = ws.join("target/rootfs/etc/marker");
+    fs::create_dir_all(marker.parent().expect("marker has a parent"))?;
+    fs::write(&marker, "rootfs\n").with_context(|| format!("write {}", marker.display()))?;
+    Ok(ws)
+}
+
+/// The cove workspace xtask belongs to; the kernel cache lives in its `target/vm-assets`.
+fn xtask_workspace() -> Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask has no parent dir")?;
+    Ok(root.to_path_buf())
+}
+
 fn workspace_root(opts: &VmOptions) -> Result<PathBuf> {
     let root = match &opts.workspace {
+        _ if opts.selftest => selftest_workspace()?,
         Some(w) => w.clone(),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .context("xtask has no parent dir")?
-            .to_path_buf(),
+        None => xtask_workspace()?,
     };
     root.canonicalize()
         .with_context(|| format!("resolve the workspace root {}", root.display()))
@@ -307,6 +327,18 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("timed out"));
+    }
+
+    /// Boots the real guest (needs qemu-system-x86_64 and busybox-static; ~10 s under TCG once the kernel
+    /// is cached): `cargo test -p xtask -- --ignored`.
+    #[test]
+    #[ignore = "boots a qemu guest"]
+    fn selftest_passes_in_the_guest() {
+        vm_test(&VmOptions {
+            selftest: true,
+            ..VmOptions::default()
+        })
+        .unwrap();
     }
 
     #[test]
