@@ -650,6 +650,14 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Sends `signal` to every process in the cgroup (OCI `kill --all`): freezes the cgroup
+    /// first where a freezer is available (so no process can fork past the snapshot of
+    /// [`pids`](Cgroup::pids)), signals each listed process, and thaws. Processes that exit
+    /// meanwhile are skipped; pid 0 (a process outside our pid namespace) is never signalled.
+    pub fn signal(&self, signal: Signal) -> Result<()> {
+        self.signal_round(signal)
+    }
+
     /// Freezes (where possible), sends `signal` to every listed process, thaws.
     fn signal_round(&self, signal: Signal) -> Result<()> {
         let frozen = self.set_frozen(true, Duration::from_millis(500)).is_ok();

@@ -50,6 +50,8 @@ pub use cpuset::parse_cpuset;
 pub use device::device_numbers;
 pub use error::{CgroupError, Result};
 pub use layout::{Hierarchy, Layout, LayoutKind, Version, DEFAULT_BLOCK_DEVICES, DEFAULT_ROOT};
+/// The signal type of [`Cgroup::signal`] (re-exported from `nix`).
+pub use nix::sys::signal::Signal;
 pub use resources::{
     shares_to_weight, weight_to_shares, CpuResources, HugetlbLimit, IoDeviceLimit, IoResources,
     MemoryResources, NetPriority, PidsResources, Resources, DEFAULT_CPU_PERIOD_US,
@@ -59,3 +61,8 @@ pub use stats::{
     CpuStats, HugetlbStats, IoDeviceStats, IoStats, MemoryStats, PidsStats, Pressure,
     PressureStats, PressureValues, Stats,
 };
+
+/// The README's examples, compiled as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
