@@ -27,6 +27,9 @@
 //! (always present on Debian) fetch the kernel on first use; later runs reuse `target/vm-assets` and
 //! work offline. Root is not needed on the host (TCG; KVM only when the CPU has vmx/svm).
 //!
+//! `VmOptions { selftest: true, .. }` (or `cargo test -p xtask -- --ignored`) boots the small standalone
+//! `xtask/vm-selftest` workspace instead, which asserts the guest environment described above.
+//!
 //! Environment: `COVE_VM_TIMEOUT` (seconds, default 900) bounds the whole guest run; `COVE_QEMU` and
 //! `COVE_BUSYBOX` override the binaries found on `PATH` / at `/bin/busybox`.
 
@@ -85,17 +88,13 @@ pub fn vm_test(opts: &VmOptions) -> Result<()> {
          (or skip the VM tests with --no-vm)",
     )?;
     let busybox = find_busybox()?;
-    let target = ws.join("target");
-    let tests = build::build_tests(&ws, &target.join("vm-build"), &opts.packages)?;
+    let tests = build::build_tests(&ws, &ws.join("target/vm-build"), &opts.packages)?;
     check_tests(&ws, &tests)?;
-    let built = Instant::now();
-    let assets = xtask_workspace()?.join("target/vm-assets");
-    let kernel = kernel::ensure_kernel(&prepare_dir(&assets, false)?)?;
+    let built = started.elapsed();
+    let assets = prepare_dir(&xtask_workspace()?.join("target/vm-assets"), false)?;
+    let kernel = kernel::ensure_kernel(&assets)?;
     let plan = guest_plan(&ws, tests, opts);
-    let work = prepare_dir(
-        &target.join("vm-work").join(std::process::id().to_string()),
-        true,
-    )?;
+    let work = work_dir(&ws)?;
     let initrd = work.join("initramfs.cpio");
     fs::write(&initrd, initramfs::build(&busybox, &kernel, &plan)?)
         .with_context(|| format!("write {}", initrd.display()))?;
@@ -103,29 +102,58 @@ pub fn vm_test(opts: &VmOptions) -> Result<()> {
         qemu,
         kernel: kernel.image.clone(),
         initrd,
-        share: ws.clone(),
+        share: ws,
         tag: WS_TAG.to_owned(),
         memory_mib: 1024,
         cpus: 2,
         kvm: qemu::kvm_usable(),
     };
+    let outcome = boot(&config, &kernel.release, &work, timeout(opts)?)?;
+    summarize(&outcome, built, started.elapsed());
+    finish_work_dir(&work, opts.keep)?;
+    verdict(&outcome, plan.tests.len())
+}
+
+/// Starts qemu (its command line is printed and saved in the work dir) and waits for the outcome.
+fn boot(config: &QemuConfig, release: &str, work: &Path, limit: Duration) -> Result<Outcome> {
     let cmd = config.command();
     let shown = show_command(&cmd);
     fs::write(work.join("qemu-command.txt"), format!("{shown}\n"))?;
+    let accel = if config.kvm { "KVM" } else { "TCG" };
     eprintln!(
-        "vm-test: booting {} ({}) with {} test binaries\nvm-test: {shown}",
-        kernel.release,
-        if config.kvm { "KVM" } else { "TCG" },
-        plan.tests.len()
+        "vm-test: booting {release} ({accel}, limit {}s)\nvm-test: {shown}",
+        limit.as_secs()
     );
-    let outcome = qemu::run(cmd, timeout(opts)?)?;
-    summarize(&outcome, built.duration_since(started), started.elapsed());
-    if opts.keep {
-        eprintln!("vm-test: kept {}", work.display());
-    } else {
-        fs::remove_dir_all(&work).with_context(|| format!("remove {}", work.display()))?;
+    qemu::run(cmd, limit)
+}
+
+/// A fresh `target/vm-work/<pid>`, after removing the dirs of runs whose process is gone.
+fn work_dir(ws: &Path) -> Result<PathBuf> {
+    let parent = prepare_dir(&ws.join("target/vm-work"), false)?;
+    for entry in fs::read_dir(&parent)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let stale = name.parse::<u32>().is_ok() && !Path::new("/proc").join(&name).exists();
+        if stale {
+            fs::remove_dir_all(&path).with_context(|| format!("remove {}", path.display()))?;
+        }
     }
-    verdict(&outcome, plan.tests.len())
+    prepare_dir(&parent.join(std::process::id().to_string()), true)
+}
+
+fn finish_work_dir(work: &Path, keep: bool) -> Result<()> {
+    if keep {
+        eprintln!(
+            "vm-test: kept {} (initramfs.cpio, qemu-command.txt)",
+            work.display()
+        );
+        return Ok(());
+    }
+    fs::remove_dir_all(work).with_context(|| format!("remove {}", work.display()))
 }
 
 /// The standalone `xtask/vm-selftest` workspace, with its stand-in for `target/rootfs` written.
