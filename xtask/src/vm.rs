@@ -25,7 +25,8 @@
 //! ```
 //! `libc6-dev` provides the static glibc (`libc.a`) for `+crt-static`. `apt-get download` and `dpkg-deb`
 //! (always present on Debian) fetch the kernel on first use; later runs reuse `target/vm-assets` and
-//! work offline. Root is not needed on the host (TCG; KVM only when the CPU has vmx/svm).
+//! work offline. qemu uses TCG, or KVM only when the CPU shows vmx/svm and `/dev/kvm` opens. (Only
+//! runs as root have been tried; nothing here needs root, but the 9p share needs read access.)
 //!
 //! `VmOptions { selftest: true, .. }` (or `cargo test -p xtask -- --ignored`) boots the small standalone
 //! `xtask/vm-selftest` workspace instead, which asserts the guest environment described above.
