@@ -32,7 +32,8 @@
 //! `xtask/vm-selftest` workspace instead, which asserts the guest environment described above.
 //!
 //! Environment: `COVE_VM_TIMEOUT` (seconds, default 900) bounds the whole guest run; `COVE_QEMU` and
-//! `COVE_BUSYBOX` override the binaries found on `PATH` / at `/bin/busybox`.
+//! `COVE_BUSYBOX` override the binaries found on `PATH` / at `/bin/busybox`; `COVE_VM_VERBOSE=1` shows
+//! the whole kernel boot log (for a guest that hangs before it reports `COVE-VM-READY`).
 
 mod build;
 mod cpio;
@@ -108,6 +109,7 @@ pub fn vm_test(opts: &VmOptions) -> Result<()> {
         memory_mib: 1024,
         cpus: 2,
         kvm: qemu::kvm_usable(),
+        verbose: std::env::var_os("COVE_VM_VERBOSE").is_some_and(|v| v != "0"),
     };
     let outcome = boot(&config, &kernel.release, &work, timeout(opts)?)?;
     summarize(&outcome, built, started.elapsed());
@@ -287,7 +289,10 @@ fn summarize(o: &Outcome, build: Duration, total: Duration) {
 /// Ok only when the guest reported rc=0 after running every binary, each with rc 0.
 fn verdict(o: &Outcome, expected: usize) -> Result<()> {
     if o.timed_out {
-        let running = o.last_started.as_deref().unwrap_or("(none started)");
+        let running = o
+            .last_started
+            .as_deref()
+            .unwrap_or("(none started; COVE_VM_VERBOSE=1 shows the boot)");
         bail!("the VM timed out; test binary running at the time: {running}");
     }
     if !o.errors.is_empty() {

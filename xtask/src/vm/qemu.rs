@@ -30,11 +30,22 @@ pub struct QemuConfig {
     pub cpus: u32,
     /// Use KVM (else TCG).
     pub kvm: bool,
+    /// Full kernel log on the console instead of `quiet`.
+    pub verbose: bool,
 }
 
 /// Kernel command line: serial console, quiet, reboot (= qemu exit with `-no-reboot`) on panic, and only
 /// the cgroup v2 hierarchy.
 pub const KERNEL_CMDLINE: &str = "console=ttyS0 quiet panic=-1 cgroup_no_v1=all";
+
+/// With `verbose`, the kernel logs its whole boot to the console (for a guest that hangs before /init).
+pub fn kernel_cmdline(verbose: bool) -> String {
+    if verbose {
+        KERNEL_CMDLINE.replace("quiet", "loglevel=7")
+    } else {
+        KERNEL_CMDLINE.to_owned()
+    }
+}
 
 impl QemuConfig {
     /// The qemu command for this configuration.
@@ -65,7 +76,7 @@ impl QemuConfig {
         ]);
         cmd.arg("-kernel").arg(&self.kernel);
         cmd.arg("-initrd").arg(&self.initrd);
-        cmd.args(["-append", KERNEL_CMDLINE]);
+        cmd.arg("-append").arg(kernel_cmdline(self.verbose));
         cmd.arg("-virtfs").arg(format!(
             "local,path={},mount_tag={},security_model=none,readonly=on,multidevs=remap,id={}",
             // qemu option values escape a comma by doubling it.
@@ -319,6 +330,17 @@ mod tests {
         let mut o = Outcome::default();
         o.observe("COVE-VM-ERROR mount the 9p share ws", Duration::ZERO);
         assert_eq!(o.errors, vec!["mount the 9p share ws".to_owned()]);
+    }
+
+    #[test]
+    fn verbose_drops_quiet() {
+        assert!(kernel_cmdline(false).contains(" quiet "));
+        let verbose = kernel_cmdline(true);
+        assert!(
+            !verbose.contains("quiet") && verbose.contains("loglevel=7"),
+            "{verbose}"
+        );
+        assert!(verbose.contains("cgroup_no_v1=all"));
     }
 
     #[test]
