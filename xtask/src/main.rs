@@ -1,1 +1,49 @@
-fn main() {}
+//! `cargo xtask`: the project's helpers — the whole test suite (plain, privileged and in a cgroup-v2 VM), the
+//! busybox test rootfs, benchmarks.
+
+use std::process::ExitCode;
+
+mod cmd;
+mod rootfs;
+mod test;
+mod vm;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test [--no-vm] [FILTER…]   run every test: `cargo test --workspace`, then the privileged tests as root
+                             (directly when root, else through sudo), then the same privileged tests inside a
+                             cgroup-v2 guest under qemu (skip that with --no-vm)
+  vm-test [FILTER…]          only the privileged tests inside the cgroup-v2 guest
+  rootfs                     build the busybox test rootfs into target/rootfs (needs busybox-static)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test::test(&args[1..]),
+        Some("vm-test") => vm::vm_test(&vm::VmOptions {
+            filter: args[1..].to_vec(),
+            ..Default::default()
+        }),
+        Some("rootfs") => {
+            rootfs::ensure().map(|path| println!("test rootfs ready: {}", path.display()))
+        }
+        Some("-h" | "--help" | "help") | None => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprint!("xtask: unknown command `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! `cove check`: the resolved plan in words.
+
+use std::fmt::Write;
+
+use anyhow::{Context, Result};
+use cove_ns::Namespace;
+use cove_rootfs::{MountPlan, RootSource};
+
+use crate::plan::{Plan, RootChoice};
+use crate::statedir::default_root;
+use crate::units::format_size;
+
+/// Describes what `cove run` would do with this plan, one fact per line.
+pub fn describe(plan: &Plan) -> Result<String> {
+    let mut out = String::new();
+    let p = &plan.process;
+    let _ = writeln!(out, "container  {}", plan.id);
+    let _ = writeln!(out, "manifest   {}", plan.manifest.display());
+    if let Some(h) = &plan.hostname {
+        let _ = writeln!(out, "hostname   {h}");
+    }
+    let _ = writeln!(out, "process    {:?}", p.args);
+    let _ = writeln!(out, "  cwd      {}", p.cwd.display());
+    let _ = writeln!(
+        out,
+        "  user     uid={} gid={} groups={:?}",
+        p.uid, p.gid, p.additional_gids
+    );
+    for (k, v) in &p.env {
+        let _ = writeln!(out, "  env      {k}={v}");
+    }
+    let _ = writeln!(out, "namespaces");
+    for kind in Namespace::ALL {
+        let how = if plan.namespaces.is_new(kind) {
+            "new".to_string()
+        } else if let Some((_, path)) = plan.namespaces.join.iter().find(|(k, _)| *k == kind) {
+            format!("join {}", path.display())
+        } else {
+            "host".to_string()
+        };
+        let _ = writeln!(out, "  {:<8} {how}", kind.to_string());
+    }
+    if plan.rootless {
+        let _ = writeln!(
+            out,
+            "rootless   uid {} is root inside",
+            nix::unistd::geteuid()
+        );
+    }
+    describe_root(&mut out, plan)?;
+    describe_resources(&mut out, plan);
+    Ok(out)
+}
+
+/// The root and the mount steps, as the rootfs crate will apply them.
+fn describe_root(out: &mut String, plan: &Plan) -> Result<()> {
+    let source = match &plan.root.choice {
+        RootChoice::Dir(dir) => {
+            let _ = writeln!(
+                out,
+                "rootfs     {} ({})",
+                dir.display(),
+                if plan.root.readonly {
+                    "read-only"
+                } else {
+                    "read-write"
+                }
+            );
+            RootSource::Dir(dir.clone())
+        }
+        RootChoice::Host(dirs) => {
+            let list: Vec<_> = dirs.iter().map(|d| d.display().to_string()).collect();
+            let _ = writeln!(
+                out,
+                "rootfs     tmpfs with the host's {} read-only",
+                list.join(", ")
+            );
+            {
+                let staging = default_root(nix::unistd::geteuid().as_raw())
+                    .join(&plan.id)
+                    .join("rootfs");
+                RootSource::HostTmpfs {
+                    staging,
+                    host_dirs: dirs.clone(),
+                }
+            }
+        }
+    };
+    let spec = plan.rootfs_spec(source);
+    let mount_plan = MountPlan::build(&spec).context("building the mount plan")?;
+    let _ = writeln!(out, "mounts");
+    for (i, step) in mount_plan.steps().iter().enumerate() {
+        let _ = writeln!(out, "  {:>2}. {step}", i + 1);
+    }
+    Ok(())
+}
+
+/// The cgroup limits.
+fn describe_resources(out: &mut String, plan: &Plan) {
+    let Some(r) = &plan.resources else { return };
+    let _ = writeln!(out, "resources  (cgroup cove/{})", plan.id);
+    let sizes = [
+        ("memory", r.memory),
+        ("memory_reservation", r.memory_reservation),
+        ("memory_swap", r.memory_swap),
+    ];
+    for (name, value) in sizes {
+        if let Some(v) = value {
+            let _ = writeln!(out, "  {name:<18} {}", format_size(v));
+        }
+    }
+    if let Some(c) = r.cpus {
+        let _ = writeln!(out, "  {:<18} {c}", "cpus");
+    }
+    let numbers = [
+        ("cpu_weight", r.cpu_weight),
+        ("pids", r.pids),
+        ("io_weight", r.io_weight),
+    ];
+    for (name, value) in numbers {
+        if let Some(v) = value {
+            let _ = writeln!(out, "  {name:<18} {v}");
+        }
+    }
+    for (name, value) in [("cpuset", &r.cpuset), ("cpuset_mems", &r.cpuset_mems)] {
+        if let Some(v) = value {
+            let _ = writeln!(out, "  {name:<18} {v}");
+        }
+    }
+    for io in &r.io {
+        let _ = writeln!(
+            out,
+            "  io {}:{}  read_bps={:?} write_bps={:?} read_iops={:?} write_iops={:?}",
+            io.major, io.minor, io.read_bps, io.write_bps, io.read_iops, io.write_iops
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! Runs a validated [`Plan`]: state dir, cgroup, clone, child set-up, wait, clean-up.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use cove_ns::{IdMap, Namespace, NamespaceSet};
+use cove_rootfs::{MountPlan, RootSource};
+use cove_spawn::{ChildError, Command, SpawnError};
+
+use crate::cgroups::ContainerCgroup;
+use crate::plan::{Plan, RootChoice};
+use crate::report::{Report, StatsFormat};
+use crate::statedir::{default_root, StateDir};
+
+/// How `cove run` was asked to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Replace the manifest's args after the program (`cove run FILE -- ARGS…`).
+    pub args: Vec<String>,
+    /// Print a resource report when the container exits.
+    pub stats: Option<StatsFormat>,
+}
+
+/// Runs the container in the foreground and returns its exit code (128+N when killed by signal N).
+pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
+    let started = Instant::now();
+    let euid = nix::unistd::geteuid().as_raw();
+    let state = StateDir::create(&default_root(euid), &plan.id)?;
+    let root_source = root_source(plan, &state)?;
+    let mount_plan =
+        MountPlan::build(&plan.rootfs_spec(root_source)).context("building the mount plan")?;
+    let cgroup = ContainerCgroup::create(plan, options.stats.is_some())?;
+
+    let mut command = command(plan, options, mount_plan);
+    let into_cgroup = cgroup.as_ref().and_then(ContainerCgroup::clone_into_fd);
+    let attach_after_clone = cgroup.is_some() && into_cgroup.is_none();
+    if let Some(fd) = into_cgroup {
+        command = command.into_cgroup(fd);
+    }
+    let child = match &cgroup {
+        Some(cg) if attach_after_clone => {
+            command.spawn_with(|pid| cg.add_pid(pid.as_raw()).map_err(Into::into))
+        }
+        _ => command.spawn(),
+    };
+    let status = child
+        .map_err(spawn_error)?
+        .wait()
+        .context("waiting for the container")?;
+
+    if let Some(cg) = cgroup {
+        if let Some(format) = options.stats {
+            let report = Report::new(&plan.id, &cg.stats()?, started.elapsed(), status);
+            eprintln!("{}", report.render(format));
+        }
+        cg.remove()?;
+    }
+    drop(state);
+    Ok(status.code())
+}
+
+/// Where the root comes from, creating the tmpfs mount point for a host-backed root.
+fn root_source(plan: &Plan, state: &StateDir) -> Result<RootSource> {
+    Ok(match &plan.root.choice {
+        RootChoice::Dir(dir) => RootSource::Dir(dir.clone()),
+        RootChoice::Host(dirs) => RootSource::HostTmpfs {
+            staging: state.subdir("rootfs")?,
+            host_dirs: dirs.clone(),
+        },
+    })
+}
+
+/// The spawn command with the child-side steps: hostname, then the root file system.
+fn command(plan: &Plan, options: &RunOptions, mount_plan: MountPlan) -> Command {
+    let p = &plan.process;
+    let mut args = p.args.clone();
+    if !options.args.is_empty() {
+        args.truncate(1);
+        args.extend(options.args.iter().cloned());
+    }
+    let namespaces: NamespaceSet = plan.namespaces.new.iter().copied().collect();
+    let mut command = Command::new(args)
+        .env(p.env.clone())
+        .cwd(p.cwd.clone())
+        .user(p.uid, p.gid, p.additional_gids.clone())
+        .new_namespaces(namespaces);
+    for (kind, path) in &plan.namespaces.join {
+        command = command.join_namespace(*kind, path.clone());
+    }
+    if plan.rootless && plan.namespaces.is_new(Namespace::User) {
+        let uid = nix::unistd::geteuid().as_raw();
+        let gid = nix::unistd::getegid().as_raw();
+        command = command
+            .uid_map(vec![IdMap {
+                inside: 0,
+                outside: uid,
+                count: 1,
+            }])
+            .gid_map(vec![IdMap {
+                inside: 0,
+                outside: gid,
+                count: 1,
+            }]);
+    }
+    let hostname = plan.hostname.clone();
+    command.setup(move || {
+        if let Some(name) = &hostname {
+            cove_ns::set_hostname(name)
+                .map_err(|e| ChildError::new("hostname", None, e.to_string()))?;
+        }
+        mount_plan
+            .apply()
+            .map_err(|e| ChildError::new(e.stage(), e.errno(), e.to_string()))
+    })
+}
+
+/// Turns a spawn failure into an error whose message says where the container failed.
+fn spawn_error(err: SpawnError) -> anyhow::Error {
+    anyhow::Error::new(err).context("starting the container")
+}
+
+/// The exit code `cove` uses for its own failures, as Docker and podman do.
+pub const RUNTIME_FAILURE: i32 = 125;
+
+/// The exit code for a child that could not exec its program: 127 when missing, 126 otherwise.
+pub fn exec_failure_code(err: &anyhow::Error) -> i32 {
+    match err.downcast_ref::<SpawnError>() {
+        Some(SpawnError::Child(child)) if child.stage == "exec" => match child.errno {
+            Some(libc::ENOENT) => 127,
+            _ => 126,
+        },
+        _ => RUNTIME_FAILURE,
+    }
+}

@@ -1,0 +1,400 @@
+//! End-to-end tests of `cove run` as root: real namespaces, mounts and pivot_root, checked from inside the
+//! container. After every run the host's mount table must be unchanged and the state dir gone.
+#![cfg(feature = "privileged")]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const COVE: &str = env!("CARGO_BIN_EXE_cove");
+
+/// The busybox root built by `cargo xtask rootfs`.
+fn busybox_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/rootfs")
+        .canonicalize()
+        .unwrap_or_default();
+    assert!(
+        root.join("bin/busybox").exists(),
+        "the test rootfs is missing: run `cargo xtask rootfs` first"
+    );
+    root
+}
+
+/// A manifest in its own temp dir, and what the host looked like before the container ran.
+struct Case {
+    dir: tempfile::TempDir,
+    name: String,
+    mountinfo_before: String,
+}
+
+impl Case {
+    fn new(test: &str, body: &str) -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let name = format!("t-{test}-{}", std::process::id());
+        let text = format!("name = \"{name}\"\n{body}");
+        std::fs::write(dir.path().join("c.toml"), text).unwrap();
+        Case {
+            dir,
+            name,
+            mountinfo_before: host_mountinfo(),
+        }
+    }
+
+    fn manifest(&self) -> PathBuf {
+        self.dir.path().join("c.toml")
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(COVE);
+        c.arg("run").arg(self.manifest()).stdin(Stdio::null());
+        c
+    }
+
+    /// Runs the container to completion and checks the host is as before.
+    fn run(&self) -> Output {
+        let out = self.command().output().unwrap();
+        self.assert_host_clean();
+        out
+    }
+
+    fn assert_host_clean(&self) {
+        assert_eq!(
+            host_mountinfo(),
+            self.mountinfo_before,
+            "the host's mount table changed"
+        );
+        assert!(
+            !Path::new("/run/cove").join(&self.name).exists(),
+            "the state dir was left behind"
+        );
+    }
+}
+
+fn host_mountinfo() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn busybox_manifest(script: &str, extra: &str) -> String {
+    format!(
+        "hostname = \"box\"\n[process]\nargs = [\"/bin/sh\", \"-c\", {script:?}]\n[rootfs]\npath = {:?}\n{extra}",
+        busybox_root().display().to_string()
+    )
+}
+
+#[test]
+fn the_program_is_pid_1_and_sees_only_its_own_processes() {
+    let case = Case::new("pid1", &busybox_manifest("echo $$; echo /proc/[0-9]*", ""));
+    let out = case.run();
+    assert_eq!(stdout(&out), "1\n/proc/1\n", "{}", stderr(&out));
+    assert!(out.status.success());
+}
+
+#[test]
+fn ps_inside_lists_only_the_container() {
+    let case = Case::new("ps", &busybox_manifest("ps -o pid,comm", ""));
+    let out = case.run();
+    let lines: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines, ["PID COMMAND", "1 ps"], "{}", stderr(&out));
+}
+
+#[test]
+fn hostname_is_private() {
+    let host_before = nix::unistd::gethostname().unwrap();
+    let case = Case::new("uts", &busybox_manifest("hostname", ""));
+    let out = case.run();
+    assert_eq!(stdout(&out), "box\n", "{}", stderr(&out));
+    assert_eq!(nix::unistd::gethostname().unwrap(), host_before);
+}
+
+#[test]
+fn network_has_only_loopback() {
+    let case = Case::new(
+        "net",
+        &busybox_manifest(
+            "ls /sys/class/net; tail -n +3 /proc/net/dev | cut -d: -f1",
+            "",
+        ),
+    );
+    let out = case.run();
+    assert_eq!(
+        stdout(&out).split_whitespace().collect::<Vec<_>>(),
+        ["lo", "lo"],
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn every_namespace_differs_from_the_host() {
+    let kinds = ["ipc", "mnt", "net", "pid", "uts", "cgroup"];
+    let script: String = kinds
+        .iter()
+        .map(|k| format!("readlink /proc/self/ns/{k}; "))
+        .collect();
+    let case = Case::new("ns", &busybox_manifest(&script, ""));
+    let out = case.run();
+    let inside: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert_eq!(inside.len(), kinds.len(), "{}", stderr(&out));
+    for (kind, link) in kinds.iter().zip(&inside) {
+        let host = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+        assert!(link.starts_with(&format!("{kind}:[")), "{link}");
+        assert_ne!(Path::new(link), host, "{kind} namespace is the host's");
+    }
+}
+
+#[test]
+fn the_host_and_the_old_root_are_gone() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let script = format!(
+        "test -e {repo} && echo visible || echo hidden; cut -d' ' -f5 /proc/self/mountinfo"
+    );
+    let case = Case::new("mnt", &busybox_manifest(&script, ""));
+    let out = case.run();
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("hidden"), "{}", stderr(&out));
+    let mount_points: Vec<&str> = lines.collect();
+    assert_eq!(
+        mount_points.first(),
+        Some(&"/"),
+        "the new root is the first mount: {mount_points:?}"
+    );
+    for mp in &mount_points {
+        let allowed = ["/", "/proc", "/sys", "/dev"];
+        assert!(
+            allowed
+                .iter()
+                .any(|a| mp == a || mp.starts_with(&format!("{a}/"))),
+            "unexpected mount {mp}"
+        );
+    }
+    assert!(
+        mount_points.contains(&"/dev/pts") && mount_points.contains(&"/dev/shm"),
+        "{mount_points:?}"
+    );
+}
+
+#[test]
+fn read_only_root_refuses_writes() {
+    let case = Case::new("ro", &busybox_manifest("touch /x; echo rc=$?", ""));
+    let out = case.run();
+    assert_eq!(stdout(&out), "rc=1\n");
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!busybox_root().join("x").exists());
+}
+
+#[test]
+fn writable_tmpfs_root_when_not_readonly() {
+    let body = "[process]\nargs = [\"/bin/sh\", \"-c\", \"mkdir /new && echo made\"]\n[rootfs]\nhost = true\nreadonly = false\n";
+    let case = Case::new("rw", body);
+    let out = case.run();
+    assert_eq!(stdout(&out), "made\n", "{}", stderr(&out));
+}
+
+#[test]
+fn devices_and_proc_work_inside() {
+    let script = "echo x > /dev/null && head -c 4 /dev/zero | wc -c; ls /dev | tr '\\n' ' '; test -c /dev/pts/ptmx && echo pts";
+    let case = Case::new("dev", &busybox_manifest(script, ""));
+    let out = case.run();
+    let text = stdout(&out);
+    assert!(text.starts_with("4\n"), "{text}{}", stderr(&out));
+    for dev in [
+        "full", "null", "random", "tty", "urandom", "zero", "pts", "shm", "mqueue", "ptmx", "fd",
+        "stdin",
+    ] {
+        assert!(
+            text.split_whitespace().any(|w| w == dev),
+            "/dev/{dev} missing: {text}"
+        );
+    }
+    assert!(text.ends_with("pts\n"), "{text}");
+}
+
+#[test]
+fn read_only_bind_mount_is_read_only() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("f"), "from host\n").unwrap();
+    let extra = format!(
+        "[[mounts]]\ntype = \"bind\"\nsource = {:?}\ntarget = \"/data\"\noptions = [\"ro\"]\n",
+        data.path().display().to_string()
+    );
+    let case = Case::new(
+        "robind",
+        &busybox_manifest("cat /data/f; touch /data/g; echo rc=$?", &extra),
+    );
+    let out = case.run();
+    assert_eq!(stdout(&out), "from host\nrc=1\n", "{}", stderr(&out));
+    assert!(stderr(&out).contains("Read-only file system"));
+    assert!(!data.path().join("g").exists());
+}
+
+/// A private copy of the busybox root (hard links into the shared one), which a test may change.
+fn private_root(parent: &Path) -> PathBuf {
+    let root = parent.join("root");
+    for dir in ["bin", "proc", "sys", "dev", "tmp"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::copy(busybox_root().join("bin/busybox"), root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "ls", "test", "echo", "cat", "touch"] {
+        symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    root
+}
+
+#[test]
+fn a_symlinked_mount_target_stays_inside_the_root() {
+    let work = tempfile::tempdir().unwrap();
+    let root = private_root(work.path());
+    let host_dir = tempfile::tempdir().unwrap();
+    // /evil inside the root points at the host directory's absolute path: resolved on the host, the mount
+    // would land in the host's directory; resolved inside the root, it lands in <root>/<host_dir>/x.
+    symlink(host_dir.path(), root.join("evil")).unwrap();
+    let script = format!("test -d {}/x && echo inside", host_dir.path().display());
+    let body = format!(
+        "[process]\nargs = [\"/bin/sh\", \"-c\", {script:?}]\n[rootfs]\npath = {:?}\n[[mounts]]\ntype = \"tmpfs\"\ntarget = \"/evil/x\"\n",
+        root.display().to_string()
+    );
+    let case = Case::new("symlink", &body);
+    let out = case.run();
+    assert_eq!(stdout(&out), "inside\n", "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_dir(host_dir.path()).unwrap().count(),
+        0,
+        "the host directory was touched"
+    );
+}
+
+#[test]
+fn exit_code_is_propagated() {
+    let case = Case::new("exit", &busybox_manifest("exit 7", ""));
+    assert_eq!(case.run().status.code(), Some(7));
+}
+
+#[test]
+fn death_by_signal_is_128_plus_n() {
+    let case = Case::new(
+        "sig",
+        &busybox_manifest("kill -KILL $$", "[namespaces]\npid = false\n"),
+    );
+    assert_eq!(case.run().status.code(), Some(137));
+}
+
+#[test]
+fn sigterm_to_cove_reaches_the_container() {
+    let script = "trap 'echo got TERM; exit 42' TERM; echo ready; while :; do sleep 0.05; done";
+    let case = Case::new("fwd", &busybox_manifest(script, ""));
+    let mut child = case
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "got TERM");
+    assert_eq!(status.code(), Some(42));
+    case.assert_host_clean();
+}
+
+#[test]
+fn exec_failure_is_reported_with_its_stage() {
+    let work = tempfile::tempdir().unwrap();
+    let root = private_root(work.path());
+    let broken = root.join("bin/broken");
+    std::fs::write(&broken, "#!/no/such/interpreter\n").unwrap();
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let body = format!(
+        "[process]\nargs = [\"/bin/broken\"]\n[rootfs]\npath = {:?}\n",
+        root.display().to_string()
+    );
+    let case = Case::new("execfail", &body);
+    let out = case.run();
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("cove: error: starting the container: "),
+        "{err}"
+    );
+    assert!(
+        err.contains("exec") && err.contains("/bin/broken") && err.contains("ENOENT"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_second_container_with_the_same_name_is_refused() {
+    let case = Case::new("dup", &busybox_manifest("echo ready; sleep 2", ""));
+    let mut first = case.command().stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let second = case.command().output().unwrap();
+    assert_eq!(second.status.code(), Some(125));
+    assert_eq!(
+        stderr(&second),
+        format!(
+            "cove: error: a container named `{}` is already running\n",
+            case.name
+        )
+    );
+    assert!(first.wait().unwrap().success());
+    case.assert_host_clean();
+}
+
+#[test]
+fn rootless_maps_the_caller_to_root() {
+    let runtime_dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(runtime_dir.path(), Some(65534), Some(65534)).unwrap();
+    let body = "[process]\nargs = [\"/bin/sh\", \"-c\", \"id -u; cat /proc/self/uid_map; hostname\"]\n[rootfs]\nhost = true\n";
+    let case = Case::new("rootless", body);
+    let out = case
+        .command()
+        .uid(65534)
+        .gid(65534)
+        .env("XDG_RUNTIME_DIR", runtime_dir.path())
+        .output()
+        .unwrap();
+    case.assert_host_clean();
+    let text = stdout(&out);
+    let fields: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        fields,
+        [vec!["0"], vec!["0", "65534", "1"], vec![case.name.as_str()]],
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_dir(runtime_dir.path().join("cove"))
+            .unwrap()
+            .count(),
+        0,
+        "rootless state dir left"
+    );
+}
