@@ -805,3 +805,95 @@ fn legacy_view_kills_by_signal_rounds() {
     cg.remove().unwrap();
     fx.assert_gone();
 }
+
+/// hugetlb is a v2 controller in the guest and unmounted on this hybrid host: where it is
+/// available the limit lands in the page size's file, elsewhere it is refused before anything
+/// is created.
+#[test]
+fn hugetlb_limit_or_a_clear_refusal() {
+    let fx = Fixture::new("hugetlb");
+    let mut sizes: Vec<String> = fs::read_dir("/sys/kernel/mm/hugepages")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    sizes.sort();
+    // hugepages-2048kB -> 2MB
+    let size = sizes
+        .iter()
+        .filter_map(|s| {
+            s.strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kb| {
+            if kb >= 1 << 20 {
+                format!("{}GB", kb >> 20)
+            } else if kb >= 1 << 10 {
+                format!("{}MB", kb >> 10)
+            } else {
+                format!("{kb}KB")
+            }
+        })
+        .next()
+        .unwrap_or_else(|| "2MB".into());
+    let res = Resources {
+        hugetlb: vec![HugetlbLimit {
+            page_size: size.clone(),
+            limit: 4 << 21,
+        }],
+        ..Default::default()
+    };
+    let available = match fx.layout.kind() {
+        LayoutKind::Unified => {
+            let root = fx.layout.unified_root().unwrap();
+            fs::read_to_string(root.join("cgroup.controllers"))
+                .unwrap()
+                .split_whitespace()
+                .any(|c| c == "hugetlb")
+        }
+        LayoutKind::Legacy | LayoutKind::Hybrid => fx.layout.hierarchy("hugetlb").is_some(),
+    };
+    match Cgroup::create(&fx.layout, &fx.path, &res) {
+        Ok(cg) => {
+            assert!(available, "created although hugetlb is not available");
+            let (dir, file) = match cg.version() {
+                Version::V2 => (cg.v2_dir().unwrap(), format!("hugetlb.{size}.max")),
+                Version::V1 => (
+                    cg.v1_dir("hugetlb").unwrap(),
+                    format!("hugetlb.{size}.limit_in_bytes"),
+                ),
+            };
+            assert_eq!(
+                fs::read_to_string(dir.join(&file)).unwrap().trim(),
+                (4u64 << 21).to_string(),
+                "{file}"
+            );
+            let stats = cg.stats().unwrap();
+            assert!(
+                stats
+                    .hugetlb
+                    .iter()
+                    .any(|h| h.page_size == size && h.usage == 0),
+                "{:?}",
+                stats.hugetlb
+            );
+        }
+        Err(err) => {
+            assert!(!available, "hugetlb is available but create failed: {err}");
+            assert!(
+                matches!(
+                    err,
+                    CgroupError::ControllerUnavailable {
+                        controller: "hugetlb",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            fx.assert_gone();
+        }
+    }
+}
