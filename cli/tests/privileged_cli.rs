@@ -398,3 +398,110 @@ fn rootless_maps_the_caller_to_root() {
         "rootless state dir left"
     );
 }
+
+/// The cgroup directories a container named `name` would have, in every hierarchy of the host.
+fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let nested = entry.path().join("cove").join(name);
+        if nested.exists() {
+            dirs.push(nested);
+        }
+    }
+    let unified = Path::new("/sys/fs/cgroup/cove").join(name);
+    if unified.exists() {
+        dirs.push(unified);
+    }
+    dirs
+}
+
+fn json_report(out: &Output) -> serde_json::Value {
+    let err = stderr(out);
+    let line = err
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON report: {err}"));
+    serde_json::from_str(line).unwrap()
+}
+
+#[test]
+fn a_memory_hog_is_oom_killed_and_the_report_counts_it() {
+    let resources = "[resources]\nmemory = \"16M\"\nmemory_swap = \"0\"\n";
+    let case = Case::new(
+        "oom",
+        &busybox_manifest("dd if=/dev/zero of=/dev/null bs=64M count=1", resources),
+    );
+    let out = case.command().arg("--stats=json").output().unwrap();
+    case.assert_host_clean();
+    let report = json_report(&out);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    assert_eq!(report["exit_code"], 137);
+    assert!(report["oom_kills"].as_u64().unwrap() >= 1, "{report}");
+    assert!(
+        report["memory_peak_bytes"].as_u64().unwrap() <= 16 << 20,
+        "{report}"
+    );
+    assert!(cgroup_dirs(&case.name).is_empty());
+}
+
+#[test]
+fn a_fork_bomb_stops_at_the_pids_limit() {
+    // The subshell forks until the kernel refuses (ash then exits); the sleeps it started stay, and the
+    // outer shell counts them without forking.
+    let script = "(i=0; while [ $i -lt 40 ]; do sleep 3 & i=$((i+1)); done) 2>/dev/null; set -- /proc/[0-9]*; echo $#";
+    let case = Case::new(
+        "pids",
+        &busybox_manifest(script, "[resources]\npids = 10\n"),
+    );
+    let out = case.command().arg("--stats=json").output().unwrap();
+    case.assert_host_clean();
+    let running: u32 = stdout(&out)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    assert!(
+        (5..=10).contains(&running),
+        "{running} processes ran under pids = 10"
+    );
+    if let Some(peak) = json_report(&out)["pids_peak"].as_u64() {
+        assert_eq!(peak, 10, "pids.peak reaches the limit");
+    }
+    assert!(cgroup_dirs(&case.name).is_empty());
+}
+
+#[test]
+fn limits_are_visible_inside_and_the_cgroup_namespace_hides_the_path() {
+    let script = "cat /proc/self/cgroup";
+    let case = Case::new(
+        "cgns",
+        &busybox_manifest(script, "[resources]\nmemory = \"32M\"\npids = 20\n"),
+    );
+    let out = case.run();
+    let text = stdout(&out);
+    for line in text.lines().filter(|l| !l.contains("name=systemd")) {
+        assert!(
+            line.ends_with(":/"),
+            "the container sees its cgroup as `/`: {line}\n{text}"
+        );
+    }
+    assert!(text.lines().count() >= 2, "{text}{}", stderr(&out));
+}
+
+#[test]
+fn two_hundred_runs_leave_no_cgroup_behind() {
+    let case = Case::new(
+        "loop",
+        &busybox_manifest("true", "[resources]\npids = 16\n"),
+    );
+    for i in 0..200 {
+        let out = case.command().output().unwrap();
+        assert!(out.status.success(), "run {i}: {}", stderr(&out));
+    }
+    case.assert_host_clean();
+    assert!(
+        cgroup_dirs(&case.name).is_empty(),
+        "{:?}",
+        cgroup_dirs(&case.name)
+    );
+}

@@ -1,0 +1,1 @@
+//! cove-benches: criterion benchmarks of the start path (see `benches/`).
