@@ -144,12 +144,16 @@ fn io(res: &Resources) -> Result<()> {
 
 fn hugetlb(res: &Resources) -> Result<()> {
     for (i, h) in res.hugetlb.iter().enumerate() {
-        if !valid_page_size(&h.page_size) {
-            return Err(invalid(
-                "hugetlb.page_size",
-                &h.page_size,
-                "expected a size such as 2MB, 1GB or 64KB",
-            ));
+        let Some(page) = page_size_bytes(&h.page_size) else {
+            let reason = "expected a size such as 2MB, 1GB or 64KB";
+            return Err(invalid("hugetlb.page_size", &h.page_size, reason));
+        };
+        if h.limit != UNLIMITED && h.limit % page != 0 {
+            let reason = format!(
+                "not a multiple of the {} page size (the kernel would round it down)",
+                h.page_size
+            );
+            return Err(invalid("hugetlb.limit", h.limit, reason));
         }
         if res.hugetlb[..i].iter().any(|o| o.page_size == h.page_size) {
             return Err(invalid(
@@ -162,12 +166,23 @@ fn hugetlb(res: &Resources) -> Result<()> {
     Ok(())
 }
 
-fn valid_page_size(s: &str) -> bool {
+/// `"2MB"` → 2 MiB, as the kernel names hugetlb page sizes; `None` when malformed.
+fn page_size_bytes(s: &str) -> Option<u64> {
     let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &s[digits.len()..];
-    !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && matches!(unit, "KB" | "MB" | "GB")
+    let shift = match &s[digits.len()..] {
+        "KB" => 10,
+        "MB" => 20,
+        "GB" => 30,
+        _ => return None,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1 << shift)
+        .filter(|n| *n > 0)
 }
 
 fn net(res: &Resources, version: Version) -> Result<()> {
@@ -414,7 +429,23 @@ mod tests {
             }],
             ..Default::default()
         };
-        check(r).unwrap();
+        assert_eq!(field_of(check(r)), "hugetlb.limit");
+        for (size, limit) in [
+            ("2MB", 4 << 20),
+            ("1GB", 1 << 30),
+            ("64KB", 0),
+            ("2MB", UNLIMITED),
+        ] {
+            let hugetlb = vec![HugetlbLimit {
+                page_size: size.into(),
+                limit,
+            }];
+            check(Resources {
+                hugetlb,
+                ..Default::default()
+            })
+            .unwrap();
+        }
         let r = Resources {
             net_cls_classid: Some(0x10001),
             ..Default::default()

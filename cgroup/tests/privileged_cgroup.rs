@@ -819,8 +819,8 @@ fn hugetlb_limit_or_a_clear_refusal() {
         })
         .unwrap_or_default();
     sizes.sort();
-    // hugepages-2048kB -> 2MB
-    let size = sizes
+    // hugepages-2048kB -> ("2MB", 2 MiB)
+    let (size, page) = sizes
         .iter()
         .filter_map(|s| {
             s.strip_prefix("hugepages-")?
@@ -829,20 +829,21 @@ fn hugetlb_limit_or_a_clear_refusal() {
                 .ok()
         })
         .map(|kb| {
-            if kb >= 1 << 20 {
+            let name = if kb >= 1 << 20 {
                 format!("{}GB", kb >> 20)
             } else if kb >= 1 << 10 {
                 format!("{}MB", kb >> 10)
             } else {
                 format!("{kb}KB")
-            }
+            };
+            (name, kb << 10)
         })
         .next()
-        .unwrap_or_else(|| "2MB".into());
+        .unwrap_or_else(|| ("2MB".into(), 2 << 20));
     let res = Resources {
         hugetlb: vec![HugetlbLimit {
             page_size: size.clone(),
-            limit: 4 << 21,
+            limit: 4 * page,
         }],
         ..Default::default()
     };
@@ -868,7 +869,7 @@ fn hugetlb_limit_or_a_clear_refusal() {
             };
             assert_eq!(
                 fs::read_to_string(dir.join(&file)).unwrap().trim(),
-                (4u64 << 21).to_string(),
+                (4 * page).to_string(),
                 "{file}"
             );
             let stats = cg.stats().unwrap();
