@@ -16,6 +16,7 @@ commands:
                              (directly when root, else through sudo), then the same privileged tests inside a
                              cgroup-v2 guest under qemu (skip that with --no-vm)
   vm-test [FILTER…]          only the privileged tests inside the cgroup-v2 guest
+  vm-selftest                boot the guest with a small self-test of the guest itself (cgroup v2, 9p, …)
   rootfs                     build the busybox test rootfs into target/rootfs (needs busybox-static)
 ";
 
