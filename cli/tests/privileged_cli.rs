@@ -329,7 +329,7 @@ fn exec_failure_is_reported_with_its_stage() {
     std::fs::write(&broken, "#!/no/such/interpreter\n").unwrap();
     std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
     let body = format!(
-        "[process]\nargs = [\"/bin/broken\"]\n[rootfs]\npath = {:?}\n",
+        "[process]\nargs = [\"/bin/broken\"]\n[rootfs]\npath = {:?}\n[resources]\npids = 8\n",
         root.display().to_string()
     );
     let case = Case::new("execfail", &body);
@@ -343,7 +343,7 @@ fn exec_failure_is_reported_with_its_stage() {
     assert!(
         err.contains("exec") && err.contains("/bin/broken") && err.contains("ENOENT"),
         "{err}"
-    );
+    );    assert!(cgroup_dirs(&case.name).is_empty(), "a failed start must remove the cgroup");
 }
 
 #[test]
