@@ -1,0 +1,310 @@
+//! The container process's side: everything between clone and exec.
+//!
+//! Order: parent-death signal → close the parent's socket end → join namespaces (user first) → [staged: unshare
+//! the new namespaces, report ready] → wait for go → [fork the final process when a PID namespace needs it] →
+//! setup (caller) → groups/gid/uid → chdir → pre-exec (caller) → signal mask and SIGPIPE → exec.
+//! Any failure is sent to the parent as an error record and the process `_exit`s.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Once;
+
+use cove_ns::{NamespaceSet, NsFile};
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::socket::MsgFlags;
+use nix::unistd::{Gid, Uid};
+
+use crate::path;
+use crate::sys::{self, CStringArray};
+use crate::wire::{ToParent, GO};
+use crate::ChildError;
+
+/// A child-side step supplied by the caller.
+pub(crate) type ChildStep = Box<dyn FnOnce() -> Result<(), ChildError>>;
+
+/// Exit code of a child that failed (the parent reports the error record, not this code).
+const FAILED: i32 = 127;
+/// Exit code of a child whose parent went away before releasing it.
+const ORPHANED: i32 = 1;
+
+/// Where the child creates its namespaces itself (joins present, time offsets, or no clone3).
+pub(crate) struct Staged {
+    /// Namespaces to unshare after joining.
+    pub(crate) unshare: NamespaceSet,
+    /// Fork the final process after release (a new or joined PID namespace applies to children only).
+    pub(crate) fork: bool,
+    /// Whether clone3 is available for that fork.
+    pub(crate) clone3: bool,
+}
+
+/// The user to become.
+pub(crate) struct User {
+    pub(crate) uid: Uid,
+    pub(crate) gid: Gid,
+    pub(crate) groups: Vec<Gid>,
+}
+
+/// The program to exec, prepared by the parent.
+pub(crate) struct ExecPlan {
+    pub(crate) candidates: Vec<CString>,
+    pub(crate) argv: CStringArray,
+    pub(crate) envp: CStringArray,
+}
+
+/// Everything the child needs, prepared by the parent before the clone.
+pub(crate) struct ChildContext {
+    pub(crate) sock: OwnedFd,
+    pub(crate) parent_end: RawFd,
+    pub(crate) joins: Vec<NsFile>,
+    pub(crate) staged: Option<Staged>,
+    pub(crate) release: Release,
+}
+
+/// The steps after release.
+pub(crate) struct Release {
+    pub(crate) setup: Option<ChildStep>,
+    pub(crate) user: Option<User>,
+    pub(crate) cwd: Option<CString>,
+    pub(crate) pre_exec: Option<ChildStep>,
+    pub(crate) sigmask: Option<SigSet>,
+    pub(crate) exec: ExecPlan,
+}
+
+/// Why the child stops before exec.
+enum Stop {
+    Failed(ChildError),
+    ParentGone,
+}
+
+impl From<ChildError> for Stop {
+    fn from(err: ChildError) -> Self {
+        Stop::Failed(err)
+    }
+}
+
+/// The child's entry point, right after the clone.
+pub(crate) fn main(ctx: ChildContext) -> Infallible {
+    // First, so that the runtime's death kills this process; should the runtime already be dead, the read of go
+    // below sees end-of-file once the parent's socket end is closed here.
+    let pdeathsig = set_parent_death_signal();
+    sys::close_inherited(ctx.parent_end);
+    let ChildContext {
+        sock,
+        joins,
+        staged,
+        release,
+        ..
+    } = ctx;
+    PANIC_REPORT_FD.store(sock.as_raw_fd(), Ordering::Relaxed);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        pdeathsig?;
+        run(sock.as_fd(), &joins, staged, release)
+    }));
+    conclude(sock.as_fd(), result)
+}
+
+/// Reports how the child stopped and exits.
+fn conclude(sock: BorrowedFd<'_>, result: std::thread::Result<Result<Infallible, Stop>>) -> ! {
+    let code = match result {
+        Ok(Ok(never)) => match never {},
+        Ok(Err(Stop::Failed(err))) => {
+            send(sock, &ToParent::Failed(err));
+            FAILED
+        }
+        Ok(Err(Stop::ParentGone)) => ORPHANED,
+        // The panic hook already reported it.
+        Err(_) => FAILED,
+    };
+    sys::exit_now(code)
+}
+
+/// The sync socket of this process when it is a container process before exec; -1 in the runtime.
+static PANIC_REPORT_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Installs (once, in the runtime, before the first clone) a panic hook that reports a panic in a container
+/// process (e.g. in the caller's setup) as an error record, also when panics abort; in the runtime itself it only
+/// calls the previous hook. Installing it in the child instead could deadlock on the hook lock, which another
+/// thread of the runtime may have held at the time of the clone.
+pub(crate) fn install_panic_reporter() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let fd = PANIC_REPORT_FD.load(Ordering::Relaxed);
+            if fd < 0 {
+                return previous(info);
+            }
+            let err = ChildError::new("panic", None, info.to_string());
+            let _ =
+                nix::sys::socket::send(fd, &ToParent::Failed(err).encode(), MsgFlags::MSG_NOSIGNAL);
+        }));
+    });
+}
+
+fn send(sock: BorrowedFd<'_>, msg: &ToParent) {
+    // A failure means the parent is gone: nobody is left to tell.
+    let _ = nix::sys::socket::send(sock.as_raw_fd(), &msg.encode(), MsgFlags::MSG_NOSIGNAL);
+}
+
+fn run(
+    sock: BorrowedFd<'_>,
+    joins: &[NsFile],
+    staged: Option<Staged>,
+    release: Release,
+) -> Result<Infallible, Stop> {
+    join_namespaces(joins)?;
+    if let Some(staged) = &staged {
+        unshare(staged.unshare)?;
+        send(sock, &ToParent::Ready);
+    }
+    wait_for_go(sock)?;
+    match staged {
+        Some(staged) if staged.fork => fork_final(sock, staged.clone3, release),
+        _ => after_release(release),
+    }
+}
+
+fn set_parent_death_signal() -> Result<(), ChildError> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(|e| ChildError::from_errno("pdeathsig", e, "PR_SET_PDEATHSIG SIGKILL"))
+}
+
+fn join_namespaces(joins: &[NsFile]) -> Result<(), ChildError> {
+    for ns in joins {
+        ns.join()
+            .map_err(|e| ChildError::from_error(format!("join {} namespace", ns.kind()), &e))?;
+    }
+    Ok(())
+}
+
+fn unshare(set: NamespaceSet) -> Result<(), ChildError> {
+    if set.is_empty() {
+        return Ok(());
+    }
+    cove_ns::unshare(set).map_err(|e| ChildError::from_error("unshare", &e))
+}
+
+/// Blocks until the parent's go; end-of-file means the parent is gone (its end closed).
+fn wait_for_go(sock: BorrowedFd<'_>) -> Result<(), Stop> {
+    let mut buf = [0u8; 8];
+    loop {
+        match nix::unistd::read(sock, &mut buf) {
+            Ok(0) => return Err(Stop::ParentGone),
+            Ok(n) if &buf[..n] == GO => return Ok(()),
+            Ok(_) => {
+                return Err(
+                    ChildError::new("sync", None, "unexpected message from the parent").into(),
+                )
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(ChildError::from_errno("sync", e, "read go from the parent").into())
+            }
+        }
+    }
+}
+
+/// Forks the final container process as a sibling (`CLONE_PARENT`: the runtime is its parent), reports its pid
+/// and exits; the new process waits for the next go and goes on.
+fn fork_final(sock: BorrowedFd<'_>, clone3: bool, release: Release) -> Result<Infallible, Stop> {
+    let final_process = move || -> Infallible {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            set_parent_death_signal()?;
+            wait_for_go(sock)?;
+            after_release(release)
+        }));
+        conclude(sock, result)
+    };
+    let cloned = if clone3 {
+        sys::clone3(sys::CLONE_PARENT, None, final_process)
+    } else {
+        sys::clone(sys::CLONE_PARENT, final_process)
+    };
+    match cloned {
+        Ok(cloned) => {
+            send(sock, &ToParent::Forked(cloned.pid.as_raw()));
+            sys::exit_now(0)
+        }
+        Err(e) => Err(ChildError::from_errno(
+            "fork",
+            e,
+            "fork the container process into its PID namespace",
+        )
+        .into()),
+    }
+}
+
+fn after_release(release: Release) -> Result<Infallible, Stop> {
+    if let Some(setup) = release.setup {
+        setup()?;
+    }
+    if let Some(user) = &release.user {
+        switch_user(user)?;
+    }
+    if let Some(cwd) = &release.cwd {
+        nix::unistd::chdir(cwd.as_c_str())
+            .map_err(|e| ChildError::from_errno("chdir", e, cwd.to_string_lossy()))?;
+    }
+    if let Some(pre_exec) = release.pre_exec {
+        pre_exec()?;
+    }
+    restore_signals(release.sigmask)?;
+    Err(exec(&release.exec).into())
+}
+
+/// Supplementary groups, then gid, then uid. `setgroups` is skipped when the list is empty and the kernel refuses
+/// it (EPERM: setgroups denied in this user namespace).
+fn switch_user(user: &User) -> Result<(), ChildError> {
+    match nix::unistd::setgroups(&user.groups) {
+        Ok(()) => {}
+        Err(Errno::EPERM) if user.groups.is_empty() => {}
+        Err(e) => {
+            return Err(ChildError::from_errno(
+                "setgroups",
+                e,
+                format!("{:?}", user.groups),
+            ))
+        }
+    }
+    nix::unistd::setgid(user.gid)
+        .map_err(|e| ChildError::from_errno("setgid", e, format!("gid {}", user.gid)))?;
+    nix::unistd::setuid(user.uid)
+        .map_err(|e| ChildError::from_errno("setuid", e, format!("uid {}", user.uid)))?;
+    // A credential change clears the parent-death signal.
+    set_parent_death_signal()
+}
+
+/// Restores the caller's signal mask and the default SIGPIPE disposition (the Rust runtime ignores SIGPIPE and an
+/// ignored signal stays ignored across exec).
+fn restore_signals(sigmask: Option<SigSet>) -> Result<(), ChildError> {
+    if let Some(mask) = sigmask {
+        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None)
+            .map_err(|e| ChildError::from_errno("signals", e, "restore the signal mask"))?;
+    }
+    sys::reset_signal(Signal::SIGPIPE)
+        .map_err(|e| ChildError::from_errno("signals", e, "reset SIGPIPE"))
+}
+
+/// Execs the program (PATH search over the prepared candidates); returns only the error.
+fn exec(plan: &ExecPlan) -> ChildError {
+    let (errno, candidate) = path::search(&plan.candidates, |path| {
+        sys::execve(path, &plan.argv, &plan.envp)
+    });
+    let program = plan
+        .argv
+        .strings()
+        .first()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    let message = match candidate {
+        Some(path) if errno != Errno::ENOENT || plan.candidates.len() == 1 => {
+            path.to_string_lossy().into_owned()
+        }
+        _ => format!("{program} (searched PATH)"),
+    };
+    ChildError::from_errno("exec", errno, message)
+}
