@@ -139,17 +139,21 @@ impl Child {
         let signals =
             SignalFd::with_flags(&block.set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
                 .map_err(wait_err)?;
+        let mut fds = [
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::empty()),
+        ];
+        if let Some(pidfd) = &self.pidfd {
+            fds[1] = PollFd::new(pidfd.as_fd(), PollFlags::POLLIN);
+        }
+        let watched = if self.pidfd.is_some() { 2 } else { 1 };
         loop {
             if let Some(status) = self.try_reap()? {
                 // Consume what arrived too late to forward, so restoring the mask does not deliver it here.
                 while let Ok(Some(_)) = signals.read_signal() {}
                 return Ok(status);
             }
-            let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-            if let Some(pidfd) = &self.pidfd {
-                fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
-            }
-            match poll(&mut fds, PollTimeout::NONE) {
+            match poll(&mut fds[..watched], PollTimeout::NONE) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(source) => return Err(wait_err(source)),
             }

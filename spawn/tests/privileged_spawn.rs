@@ -512,3 +512,90 @@ fn new_time_namespace_without_offsets_goes_through_clone3() {
     assert!(status.success());
     assert_ne!(out.trim(), host.to_string());
 }
+
+#[test]
+fn joins_then_a_new_user_namespace_gets_the_default_map() {
+    let host_user = fs::metadata("/proc/self/ns/user").unwrap().ino();
+    let script =
+        "echo $$ $(id -u) $(stat -L -c %i /proc/self/ns/user) $(cat /proc/self/uid_map) > $OUT";
+    let (status, out) = run_capture(script, |c| {
+        c.join_namespace(Namespace::Net, "/proc/self/ns/net".into())
+            .new_namespaces(
+                NamespaceSet::new()
+                    .with(Namespace::User)
+                    .with(Namespace::Pid),
+            )
+    });
+    assert!(status.success());
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words.len(), 6, "{out}");
+    assert_eq!(words[..2], ["1", "0"]);
+    assert_ne!(
+        words[2],
+        host_user.to_string(),
+        "not in a new user namespace"
+    );
+    assert_eq!(words[3..], ["0", "0", "1"]);
+}
+
+#[test]
+fn pre_exec_runs_after_the_user_change() {
+    let (status, out) = run_capture("echo ran > $OUT", |c| {
+        c.user(65534, 65534, vec![])
+            .pre_exec(|| match nix::unistd::geteuid().as_raw() {
+                65534 => Ok(()),
+                uid => Err(ChildError::new(
+                    "pre-exec",
+                    None,
+                    format!("still uid {uid}"),
+                )),
+            })
+    });
+    assert!(status.success());
+    assert_eq!(out.trim(), "ran");
+
+    let err = sh("exit 0")
+        .pre_exec(|| Err(ChildError::new("seccomp", Some(libc::EINVAL), "filter")))
+        .spawn()
+        .unwrap_err();
+    let SpawnError::Child(child) = err else {
+        panic!("expected a child error, got {err:?}")
+    };
+    assert_eq!(child.stage, "seccomp");
+}
+
+#[test]
+fn joining_user_uts_and_pid_namespaces_like_exec() {
+    let holder = sh("exec sleep 30")
+        .env(vec![("PATH".into(), PATH.into())])
+        .new_namespaces(
+            NamespaceSet::new()
+                .with(Namespace::User)
+                .with(Namespace::Uts)
+                .with(Namespace::Pid),
+        )
+        .uid_map(vec![IdMap::new(0, 300_000, 65_536)])
+        .gid_map(vec![IdMap::new(0, 300_000, 65_536)])
+        .setup(|| {
+            cove_ns::set_hostname("cove-exec").map_err(|e| ChildError::from_error("hostname", &e))
+        })
+        .forward_signals(false)
+        .spawn()
+        .unwrap();
+    let pid = holder.pid();
+    let user_ino = fs::metadata(Namespace::User.proc_path(pid)).unwrap().ino();
+    let script =
+        "echo $(id -u) $(cat /proc/sys/kernel/hostname) $(stat -L -c %i /proc/self/ns/user) > $OUT";
+    let (status, out) = run_capture(script, |c| {
+        // Given in the wrong order on purpose: the user namespace is joined first anyway.
+        c.join_namespace(Namespace::Pid, Namespace::Pid.proc_path(pid))
+            .join_namespace(Namespace::Uts, Namespace::Uts.proc_path(pid))
+            .join_namespace(Namespace::User, Namespace::User.proc_path(pid))
+            .user(0, 0, vec![])
+    });
+    holder.signal(Signal::SIGKILL).unwrap();
+    holder.wait().unwrap();
+    assert!(status.success());
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words, ["0", "cove-exec", &user_ino.to_string()]);
+}
