@@ -70,6 +70,7 @@ pub(crate) struct Release {
     pub(crate) user: Option<User>,
     pub(crate) cwd: Option<CString>,
     pub(crate) pre_exec: Option<ChildStep>,
+    pub(crate) preserve_fds: Option<u32>,
     pub(crate) sigmask: Option<SigSet>,
     pub(crate) exec: ExecPlan,
 }
@@ -252,6 +253,9 @@ fn after_release(release: Release) -> Result<Infallible, Stop> {
     if let Some(pre_exec) = release.pre_exec {
         pre_exec()?;
     }
+    if let Some(extra) = release.preserve_fds {
+        close_stray_fds(extra)?;
+    }
     restore_signals(release.sigmask)?;
     Err(exec(&release.exec).into())
 }
@@ -276,6 +280,38 @@ fn switch_user(user: &User) -> Result<(), ChildError> {
         .map_err(|e| ChildError::from_errno("setuid", e, format!("uid {}", user.uid)))?;
     // A credential change clears the parent-death signal.
     set_parent_death_signal()
+}
+
+/// Marks every fd after stdio and the `extra` preserved ones close-on-exec, so the program inherits none of the
+/// runtime's descriptors (the sync socket is close-on-exec already). Falls back to `/proc/self/fd` before 5.11.
+fn close_stray_fds(extra: u32) -> Result<(), ChildError> {
+    let first = 3 + RawFd::try_from(extra).unwrap_or(RawFd::MAX - 3);
+    match sys::cloexec_from(first) {
+        Ok(()) => Ok(()),
+        Err(Errno::ENOSYS | Errno::EINVAL) => cloexec_from_proc(first),
+        Err(e) => Err(ChildError::from_errno(
+            "close fds",
+            e,
+            format!("close_range({first}, ~0, CLOEXEC)"),
+        )),
+    }
+}
+
+fn cloexec_from_proc(first: RawFd) -> Result<(), ChildError> {
+    let entries = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| ChildError::from_io("close fds", &e, "/proc/self/fd"))?;
+    let fds: Vec<RawFd> = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= first)
+        .collect();
+    for fd in fds {
+        // EBADF: the directory's own fd, closed since.
+        match sys::set_cloexec(fd) {
+            Ok(()) | Err(Errno::EBADF) => {}
+            Err(e) => return Err(ChildError::from_errno("close fds", e, format!("fd {fd}"))),
+        }
+    }
+    Ok(())
 }
 
 /// Restores the caller's signal mask and the default SIGPIPE disposition (the Rust runtime ignores SIGPIPE and an

@@ -51,6 +51,7 @@ pub struct Command {
     cgroup: Option<OwnedFd>,
     setup: Option<ChildStep>,
     pre_exec: Option<ChildStep>,
+    preserve_fds: Option<u32>,
     forward_signals: bool,
 }
 
@@ -72,6 +73,7 @@ impl Command {
             cgroup: None,
             setup: None,
             pre_exec: None,
+            preserve_fds: None,
             forward_signals: true,
         }
     }
@@ -153,6 +155,14 @@ impl Command {
         self
     }
 
+    /// Lets the program inherit only stdio and the `extra` descriptors 3..3+`extra` (OCI's `preserve-fds`): every
+    /// other descriptor is marked close-on-exec in the child right before exec (one `close_range`). Without this
+    /// call, descriptors that are not close-on-exec are inherited as with `fork`/`exec`.
+    pub fn preserve_fds(mut self, extra: u32) -> Self {
+        self.preserve_fds = Some(extra);
+        self
+    }
+
     /// Whether [`Child::wait`] forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the process (default: yes). When
     /// on, `spawn` blocks those signals and SIGCHLD in the calling thread until the [`Child`] is waited for or
     /// dropped.
@@ -219,6 +229,7 @@ impl Command {
             user,
             cwd,
             pre_exec: self.pre_exec,
+            preserve_fds: self.preserve_fds,
             sigmask: None,
             exec,
         };
@@ -257,6 +268,7 @@ impl fmt::Debug for Command {
             .field("cgroup", &self.cgroup)
             .field("setup", &self.setup.is_some())
             .field("pre_exec", &self.pre_exec.is_some())
+            .field("preserve_fds", &self.preserve_fds)
             .field("forward_signals", &self.forward_signals)
             .finish()
     }

@@ -203,3 +203,27 @@ pub(crate) fn reset_signal(signal: Signal) -> Result<(), Errno> {
     // SAFETY: installing SIG_DFL installs no handler code, so no handler can run with broken invariants.
     unsafe { nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigDfl) }.map(drop)
 }
+
+/// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`: marks every fd from `first` on close-on-exec (Linux 5.11).
+pub(crate) fn cloexec_from(first: RawFd) -> Result<(), Errno> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC takes integers only and closes nothing; it only sets a flag on
+    // descriptors, so no owner of any fd sees it closed.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// Sets `FD_CLOEXEC` on the descriptor number `fd` (which the caller does not own).
+pub(crate) fn set_cloexec(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: F_SETFD only changes the close-on-exec flag of whatever `fd` names (EBADF if nothing); it neither
+    // closes nor reads/writes the descriptor, so no owner of it is affected.
+    let rc = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Errno::result(rc).map(drop)
+}

@@ -599,3 +599,24 @@ fn joining_user_uts_and_pid_namespaces_like_exec() {
     let words: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(words, ["0", "cove-exec", &user_ino.to_string()]);
 }
+
+#[test]
+fn preserve_fds_keeps_stray_descriptors_from_the_program() {
+    use std::os::fd::AsRawFd;
+    // Opened without O_CLOEXEC on purpose: a descriptor the runtime leaked.
+    let leaked = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDONLY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap();
+    let fd = leaked.as_raw_fd();
+    let script =
+        format!("if [ -e /proc/self/fd/{fd} ]; then echo open; else echo closed; fi > $OUT");
+    let (status, out) = run_capture(&script, |c| c);
+    assert!(status.success());
+    assert_eq!(out.trim(), "open", "the control run should inherit fd {fd}");
+    let (status, out) = run_capture(&script, |c| c.preserve_fds(0));
+    assert!(status.success());
+    assert_eq!(out.trim(), "closed", "fd {fd} reached the program");
+}
