@@ -53,6 +53,7 @@ pub struct Command {
     pre_exec: Option<ChildStep>,
     preserve_fds: Option<u32>,
     forward_signals: bool,
+    use_clone3: bool,
 }
 
 impl Command {
@@ -75,6 +76,7 @@ impl Command {
             pre_exec: None,
             preserve_fds: None,
             forward_signals: true,
+            use_clone3: true,
         }
     }
 
@@ -171,6 +173,15 @@ impl Command {
         self
     }
 
+    /// Whether to try `clone3` (default: yes). With `false`, or when clone3 fails with ENOSYS (Linux < 5.3, or a
+    /// seccomp profile that hides it), the child is created with `clone(2)` and creates its namespaces itself
+    /// (the staged path); [`into_cgroup`](Command::into_cgroup) then fails with
+    /// [`SpawnError::CloneIntoCgroupUnsupported`].
+    pub fn use_clone3(mut self, yes: bool) -> Self {
+        self.use_clone3 = yes;
+        self
+    }
+
     /// Starts the process and returns once it has exec'd the program (or failed to).
     pub fn spawn(self) -> Result<Child, SpawnError> {
         self.spawn_with(|_| Ok(()))
@@ -217,7 +228,8 @@ impl Command {
         let plan = ParentPlan {
             new_namespaces: self.new_namespaces,
             staged,
-            fork: staged && fork,
+            pid_ns: fork,
+            use_clone3: self.use_clone3,
             uid_map: self.uid_map,
             gid_map: self.gid_map,
             time_offsets,
@@ -270,6 +282,7 @@ impl fmt::Debug for Command {
             .field("pre_exec", &self.pre_exec.is_some())
             .field("preserve_fds", &self.preserve_fds)
             .field("forward_signals", &self.forward_signals)
+            .field("use_clone3", &self.use_clone3)
             .finish()
     }
 }
@@ -331,8 +344,11 @@ fn exec_plan(
 /// What the parent needs after the clone.
 struct ParentPlan {
     new_namespaces: NamespaceSet,
+    /// Joins or time offsets: the child creates its namespaces itself.
     staged: bool,
-    fork: bool,
+    /// A PID namespace is new or joined: a staged child forks the final process.
+    pid_ns: bool,
+    use_clone3: bool,
     uid_map: Option<Vec<IdMap>>,
     gid_map: Option<Vec<IdMap>>,
     time_offsets: Option<(TimeOffset, TimeOffset)>,
@@ -396,9 +412,9 @@ fn launch(
         staged: None,
         release,
     };
-    let mut guard = clone_child(&plan, context)?;
+    let (mut guard, mode) = clone_child(&plan, context)?;
     let channel = Channel { sock: parent_sock };
-    if plan.staged {
+    if mode.staged {
         channel.expect(guard.pid, "ready", |m| {
             matches!(m, ToParent::Ready).then_some(())
         })?;
@@ -412,7 +428,7 @@ fn launch(
             }
         })?;
     }
-    if plan.fork {
+    if mode.fork {
         guard = follow_fork(&channel, guard)?;
     }
     parent_hook(guard.pid).map_err(|source| SpawnError::ParentHook {
@@ -425,29 +441,41 @@ fn launch(
     Ok(Child::new(pid, pidfd, signals))
 }
 
+/// How the child was started.
+#[derive(Clone, Copy)]
+struct Mode {
+    /// The child joins, unshares and reports ready.
+    staged: bool,
+    /// The child forks the final process after release.
+    fork: bool,
+}
+
 /// Clones the child: directly into its new namespaces with clone3, or staged (the child joins, then unshares).
-/// Falls back to clone(2) and the staged path when clone3 is missing.
-fn clone_child(plan: &ParentPlan, context: ChildContext) -> Result<ProcessGuard, SpawnError> {
+/// Falls back to clone(2) and the staged path when clone3 is missing (ENOSYS, also what container seccomp
+/// profiles return for it) or not to be used.
+fn clone_child(
+    plan: &ParentPlan,
+    context: ChildContext,
+) -> Result<(ProcessGuard, Mode), SpawnError> {
     let cgroup = plan.cgroup.as_ref().map(|fd| fd.as_fd().as_raw_fd());
     let mut slot = Some(context);
-    let staged = |clone3| Staged {
-        unshare: plan.new_namespaces,
-        fork: plan.fork,
-        clone3,
+    let mut mode = Mode {
+        staged: plan.staged,
+        fork: plan.staged && plan.pid_ns,
     };
     let flags = if plan.staged {
         0
     } else {
         plan.new_namespaces.clone_flags()
     };
-    if plan.staged {
-        if let Some(ctx) = slot.as_mut() {
-            ctx.staged = Some(staged(true));
-        }
-    }
-    let first = sys::clone3(flags | sys::CLONE_PIDFD, cgroup, || {
-        child::main(take(&mut slot))
-    });
+    let first = if plan.use_clone3 {
+        set_staged(&mut slot, plan, mode, true);
+        sys::clone3(flags | sys::CLONE_PIDFD, cgroup, || {
+            child::main(take(&mut slot))
+        })
+    } else {
+        Err(Errno::ENOSYS)
+    };
     let cloned = match first {
         Err(Errno::ENOSYS) if cgroup.is_some() => {
             return Err(SpawnError::CloneIntoCgroupUnsupported {
@@ -455,9 +483,11 @@ fn clone_child(plan: &ParentPlan, context: ChildContext) -> Result<ProcessGuard,
             })
         }
         Err(Errno::ENOSYS) => {
-            if let Some(ctx) = slot.as_mut() {
-                ctx.staged = Some(staged(false));
-            }
+            mode = Mode {
+                staged: true,
+                fork: plan.pid_ns,
+            };
+            set_staged(&mut slot, plan, mode, false);
             sys::clone(0, || child::main(take(&mut slot)))
                 .map_err(|source| SpawnError::Clone { flags: 0, source })?
         }
@@ -466,11 +496,25 @@ fn clone_child(plan: &ParentPlan, context: ChildContext) -> Result<ProcessGuard,
     };
     // Dropping the context closes the parent's copies of the child's socket end and namespace files.
     drop(slot);
-    Ok(ProcessGuard {
-        pid: cloned.pid,
-        pidfd: cloned.pidfd,
-        armed: true,
-    })
+    Ok((
+        ProcessGuard {
+            pid: cloned.pid,
+            pidfd: cloned.pidfd,
+            armed: true,
+        },
+        mode,
+    ))
+}
+
+/// Tells the child's context whether (and how) it is staged.
+fn set_staged(slot: &mut Option<ChildContext>, plan: &ParentPlan, mode: Mode, clone3: bool) {
+    if let Some(ctx) = slot.as_mut() {
+        ctx.staged = mode.staged.then_some(Staged {
+            unshare: plan.new_namespaces,
+            fork: mode.fork,
+            clone3,
+        });
+    }
 }
 
 /// Takes the child's context: called once, in the child.
@@ -518,7 +562,8 @@ fn follow_fork(channel: &Channel, intermediate: ProcessGuard) -> Result<ProcessG
     };
     let (intermediate, _) = intermediate.disarm();
     let _ = waitpid(intermediate, None);
-    guard.pidfd = Some(sys::pidfd_open(pid).map_err(|source| SpawnError::Pidfd { pid, source })?);
+    // Without a pidfd (Linux < 5.3) the wait relies on SIGCHLD.
+    guard.pidfd = sys::pidfd_open(pid).ok();
     Ok(guard)
 }
 

@@ -268,15 +268,6 @@ pub enum SpawnError {
         #[source]
         source: Errno,
     },
-    /// A pidfd for the container process could not be opened.
-    #[error("open a pidfd for pid {pid}")]
-    Pidfd {
-        /// The container process.
-        pid: Pid,
-        /// The error from the kernel.
-        #[source]
-        source: Errno,
-    },
     /// Waiting for the container process failed.
     #[error("wait for pid {pid}")]
     Wait {

@@ -620,3 +620,58 @@ fn preserve_fds_keeps_stray_descriptors_from_the_program() {
     assert!(status.success());
     assert_eq!(out.trim(), "closed", "fd {fd} reached the program");
 }
+
+#[test]
+fn without_clone3_the_staged_path_gives_the_same_container() {
+    let host_uts = fs::metadata("/proc/self/ns/uts").unwrap().ino();
+    let script =
+        "echo $$ $(cat /proc/sys/kernel/hostname) $(stat -L -c %i /proc/self/ns/uts) > $OUT";
+    let (status, out) = run_capture(script, |c| {
+        c.use_clone3(false)
+            .new_namespaces(
+                NamespaceSet::new()
+                    .with(Namespace::Pid)
+                    .with(Namespace::Uts)
+                    .with(Namespace::User),
+            )
+            .setup(|| {
+                cove_ns::set_hostname("cove-old-kernel")
+                    .map_err(|e| ChildError::from_error("hostname", &e))
+            })
+    });
+    assert!(status.success());
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words[..2], ["1", "cove-old-kernel"]);
+    assert_ne!(words[2], host_uts.to_string());
+
+    let err = sh("exit 0")
+        .use_clone3(false)
+        .into_cgroup(fs::File::open("/").unwrap().into())
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(err, SpawnError::CloneIntoCgroupUnsupported { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn without_clone3_exit_codes_and_exec_errors_still_arrive() {
+    assert_eq!(
+        sh("exit 5")
+            .use_clone3(false)
+            .spawn()
+            .unwrap()
+            .wait()
+            .unwrap(),
+        ExitStatus::Exited(5)
+    );
+    let err = Command::new(vec!["/nope".into()])
+        .use_clone3(false)
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(err, SpawnError::Child(ref c) if c.stage == "exec"),
+        "{err:?}"
+    );
+}
