@@ -31,9 +31,9 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
         MountPlan::build(&plan.rootfs_spec(root_source)).context("building the mount plan")?;
     let cgroup = ContainerCgroup::create(plan, options.stats.is_some())?;
 
-    let mut command = command(plan, options, mount_plan);
     let into_cgroup = cgroup.as_ref().and_then(ContainerCgroup::clone_into_fd);
     let attach_after_clone = cgroup.is_some() && into_cgroup.is_none();
+    let mut command = command(plan, options, mount_plan, attach_after_clone);
     if let Some(fd) = into_cgroup {
         command = command.into_cgroup(fd);
     }
@@ -71,19 +71,30 @@ fn root_source(plan: &Plan, state: &StateDir) -> Result<RootSource> {
 }
 
 /// The spawn command with the child-side steps: hostname, then the root file system.
-fn command(plan: &Plan, options: &RunOptions, mount_plan: MountPlan) -> Command {
+///
+/// When the process is attached to its cgroup only after the clone (cgroup v1 and hybrid), a new cgroup
+/// namespace created by the clone would be rooted in the runtime's cgroup; it is then created in the child
+/// after release instead, once the process is in its own cgroup, so the container sees that cgroup as `/`.
+fn command(
+    plan: &Plan,
+    options: &RunOptions,
+    mount_plan: MountPlan,
+    attach_after_clone: bool,
+) -> Command {
     let p = &plan.process;
     let mut args = p.args.clone();
     if !options.args.is_empty() {
         args.truncate(1);
         args.extend(options.args.iter().cloned());
     }
-    let namespaces: NamespaceSet = plan.namespaces.new.iter().copied().collect();
+    let mut namespaces: NamespaceSet = plan.namespaces.new.iter().copied().collect();
+    let defer_cgroup_ns = attach_after_clone && namespaces.remove(Namespace::Cgroup);
     let mut command = Command::new(args)
         .env(p.env.clone())
         .cwd(p.cwd.clone())
         .user(p.uid, p.gid, p.additional_gids.clone())
-        .new_namespaces(namespaces);
+        .new_namespaces(namespaces)
+        .preserve_fds(0);
     for (kind, path) in &plan.namespaces.join {
         command = command.join_namespace(*kind, path.clone());
     }
@@ -104,9 +115,12 @@ fn command(plan: &Plan, options: &RunOptions, mount_plan: MountPlan) -> Command 
     }
     let hostname = plan.hostname.clone();
     command.setup(move || {
+        if defer_cgroup_ns {
+            cove_ns::unshare(NamespaceSet::new().with(Namespace::Cgroup))
+                .map_err(|e| ChildError::from_error("unshare cgroup namespace", &e))?;
+        }
         if let Some(name) = &hostname {
-            cove_ns::set_hostname(name)
-                .map_err(|e| ChildError::new("hostname", None, e.to_string()))?;
+            cove_ns::set_hostname(name).map_err(|e| ChildError::from_error("hostname", &e))?;
         }
         mount_plan
             .apply()
