@@ -5,12 +5,18 @@
 //! - `cgroup/create+apply`, `cgroup/remove`, and the whole `create+apply+remove`;
 //! - `cgroup/attach`: moving a waiting process into a fresh cgroup (`cgroup.procs` in every hierarchy): the step
 //!   that `CLONE_INTO_CGROUP` replaces on cgroup v2; `attach (second)` the same right after another attach.
+//! - `cgroup/after idle`: the same migrations after 50 ms without any (not timed), as when one container starts on
+//!   a quiet host: `attach pid (cgroup.procs)` takes the global threadgroup lock for writing, which waits for an
+//!   RCU grace period; `self-attach thread (tasks 0)` is a single-threaded process moving itself with `0` written
+//!   to each v1 hierarchy's `tasks` file, which skips that lock (the unified hierarchy of a hybrid host is left
+//!   out: `CLONE_INTO_CGROUP` covers it).
 //!
 //! Every cgroup lives under `cove-benches-criterion/`, removed at the end.
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use cove_benches::child::time_in_child;
 use cove_benches::fixture;
 use cove_cgroup::{Cgroup, Layout, Resources};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -130,5 +136,69 @@ fn cgroup(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, cgroup);
+/// Idle time before each cold migration.
+const IDLE: Duration = Duration::from_millis(50);
+
+/// Moves the calling (single-threaded) process into `cg` in every v1 hierarchy by writing `0` to `tasks`.
+fn self_attach_v1(cg: &Cgroup) -> Result<(), String> {
+    for dir in cg.dirs() {
+        let tasks = dir.join("tasks");
+        if tasks.exists() {
+            std::fs::write(&tasks, "0").map_err(|e| format!("{}: {e}", tasks.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn cgroup_after_idle(c: &mut Criterion) {
+    let layout = Layout::detect().expect("detects the layout");
+    let res = fixture::resources();
+    let mut paths = Paths(1_000_000);
+    let mut group = c.benchmark_group("cgroup/after idle");
+    // Every iteration sleeps 50 ms (not timed): keep the timed budget small.
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_millis(100));
+    group.bench_function("attach pid (cgroup.procs)", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let cg = create(&layout, &paths.next(), &res);
+                let child = sleeper();
+                let pid = i32::try_from(child.id()).expect("a pid");
+                std::thread::sleep(IDLE);
+                let started = Instant::now();
+                cg.add_pid(pid).expect("attaches");
+                total += started.elapsed();
+                stop(child);
+                cg.remove().expect("removes");
+            }
+            total
+        })
+    });
+    group.bench_function("self-attach thread (tasks 0)", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let cg = create(&layout, &paths.next(), &res);
+                std::thread::sleep(IDLE);
+                total += time_in_child(|| {
+                    let started = Instant::now();
+                    self_attach_v1(&cg)?;
+                    Ok(started.elapsed())
+                })
+                .expect("self-attach in a child");
+                cg.remove().expect("removes");
+            }
+            total
+        })
+    });
+    group.finish();
+    if let Ok(parent) = Cgroup::open(&layout, PARENT) {
+        parent.remove().expect("removes the benches' parent cgroup");
+    }
+}
+
+criterion_group!(benches, cgroup, cgroup_after_idle);
 criterion_main!(benches);

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -18,20 +19,23 @@ mod report;
 mod sys;
 
 use fixture::{build_cove, require_program, Fixture};
-use measure::{back_to_back, interleaved, Subject, Summary};
+use measure::{back_to_back, interleaved, Schedule, Subject, Summary};
 use report::{Machine, Results};
 
 /// Usage of `cargo xtask bench`, for the xtask help text.
 pub const USAGE: &str = "\
-  bench [--rounds N] [--batch N] [--compare-only | --criterion-only] [--no-write] [FILTER…]
+  bench [--rounds N] [--batch N] [--gap-ms MS] [--compare-only | --criterion-only] [--no-write] [FILTER…]
                              criterion benches of each start-path step (as root, feature `privileged`), then
                              `cove run` vs `crun run` vs `runc run` (and the floors /bin/true and unshare) on one
-                             busybox container: N interleaved rounds (default 30) and N back to back (default
-                             100); writes docs/bench-results.md unless --no-write; FILTERs select criterion benches
+                             busybox container: N rounds in shuffled order, each run after MS ms idle (defaults
+                             30 and 50), and N back to back (default 100); writes docs/bench-results.md unless
+                             --no-write; FILTERs select criterion benches
 ";
 
 /// Warm-up rounds before the timed ones (page cache, dentries, first cgroup creation).
 const WARMUP_ROUNDS: u32 = 3;
+/// Idle time before each timed run in the interleaved rounds (see [`Schedule::gap`]).
+const DEFAULT_GAP_MS: u64 = 50;
 /// Rounds of [`regression_check`].
 const CHECK_ROUNDS: u32 = 9;
 
@@ -40,6 +44,7 @@ const CHECK_ROUNDS: u32 = 9;
 struct Options {
     rounds: u32,
     batch: u32,
+    gap_ms: u64,
     criterion: bool,
     compare: bool,
     write: bool,
@@ -53,6 +58,7 @@ impl Options {
         let mut o = Options {
             rounds: 30,
             batch: 100,
+            gap_ms: DEFAULT_GAP_MS,
             criterion: true,
             compare: true,
             write: true,
@@ -69,6 +75,7 @@ impl Options {
             match arg.as_str() {
                 "--rounds" => o.rounds = value("--rounds")?.parse().context("--rounds")?,
                 "--batch" => o.batch = value("--batch")?.parse().context("--batch")?,
+                "--gap-ms" => o.gap_ms = value("--gap-ms")?.parse().context("--gap-ms")?,
                 "--compare-only" => o.criterion = false,
                 "--criterion-only" => o.compare = false,
                 "--no-write" => o.write = false,
@@ -172,6 +179,7 @@ fn compare(options: &Options) -> Result<()> {
         fixture.cove(&cove),
         fixture.oci("crun", crun.clone())?,
         fixture.oci("runc", runc.clone())?,
+        fixture.cove_no_cgroup(&cove),
         Subject::plain("/bin/true", &["/bin/true"]),
         Subject::plain(
             "unshare",
@@ -193,14 +201,19 @@ fn compare(options: &Options) -> Result<()> {
         subjects.len(),
         options.batch
     );
-    let rounds = interleaved(&subjects, WARMUP_ROUNDS, options.rounds)?;
+    let schedule = Schedule {
+        warmup: WARMUP_ROUNDS,
+        rounds: options.rounds,
+        gap: Duration::from_millis(options.gap_ms),
+    };
+    let rounds = interleaved(&subjects, schedule)?;
     let batches = if options.batch > 0 {
         back_to_back(&subjects, options.batch)?
     } else {
         Vec::new()
     };
     let machine = Machine::detect(&[&runc, &crun]);
-    let results = Results::new(machine, &rounds, batches, notes(&fixture));
+    let results = Results::new(machine, &rounds, batches, notes(&fixture, &schedule));
     print!("{}", results.to_text());
     if options.write {
         let page = workspace_root().join("docs/bench-results.md");
@@ -219,6 +232,8 @@ fn rerun_as_root(options: &Options, cove: &Path) -> Result<()> {
         .arg(options.rounds.to_string())
         .arg("--batch")
         .arg(options.batch.to_string())
+        .arg("--gap-ms")
+        .arg(options.gap_ms.to_string())
         .arg("--cove")
         .arg(cove);
     if !options.write {
@@ -228,8 +243,19 @@ fn rerun_as_root(options: &Options, cove: &Path) -> Result<()> {
 }
 
 /// What the reader of the results must know about how the runtimes were run.
-fn notes(fixture: &Fixture) -> Vec<String> {
+fn notes(fixture: &Fixture, schedule: &Schedule) -> Vec<String> {
     let mut notes = vec![
+        format!(
+            "Each round runs every subject once in a shuffled order, each run after {} ms idle, so that no run \
+             profits from the kernel state the previous one left (on cgroup v1, a process migration shortly after \
+             another one skips an RCU grace period). The back-to-back batches have no gap.",
+            schedule.gap.as_millis()
+        ),
+        format!(
+            "`{}` is cove on the same container without `[resources]`: no cgroup at all. It is not the same \
+             work as the others; it shows what the cgroup costs.",
+            fixture::COVE_NO_CGROUP
+        ),
         "runc and crun run the bundle with `RUNTIME --root TMP run --bundle DIR ID`, a new id per run, \
          cgroup `/cove-bench/oci`; cove runs `cove run cove.toml` (cgroup `cove/cove-bench`)."
             .to_string(),
@@ -261,7 +287,12 @@ pub fn regression_check() -> Result<()> {
         fixture.cove(&cove).with_sudo(sudo),
         fixture.oci("runc", runc)?.with_sudo(sudo),
     ];
-    let rounds = interleaved(&subjects, 2, CHECK_ROUNDS)?;
+    let schedule = Schedule {
+        warmup: 2,
+        rounds: CHECK_ROUNDS,
+        gap: Duration::from_millis(DEFAULT_GAP_MS),
+    };
+    let rounds = interleaved(&subjects, schedule)?;
     let [cove_median, runc_median] = [0, 1].map(|i| Summary::of(&rounds.by_subject[i].1).median);
     eprintln!(
         "xtask: regression check: cove run {} vs runc run {} (medians of {CHECK_ROUNDS})",

@@ -55,6 +55,8 @@ pub struct Bundle {
     pub dir: PathBuf,
     /// The cove manifest.
     pub manifest: PathBuf,
+    /// The same container without `[resources]` (no cgroup), to show what the cgroup costs.
+    pub manifest_no_cgroup: PathBuf,
 }
 
 impl Bundle {
@@ -63,11 +65,15 @@ impl Bundle {
         let config = serde_json::to_string_pretty(&oci_config(rootfs))?;
         fs::write(dir.join("config.json"), config).context("writing config.json")?;
         let manifest = dir.join("cove.toml");
-        fs::write(&manifest, cove_manifest(rootfs))
-            .with_context(|| format!("writing {}", manifest.display()))?;
+        let manifest_no_cgroup = dir.join("cove-no-cgroup.toml");
+        for (path, limits) in [(&manifest, true), (&manifest_no_cgroup, false)] {
+            fs::write(path, cove_manifest(rootfs, limits))
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
         Ok(Bundle {
             dir: dir.to_path_buf(),
             manifest,
+            manifest_no_cgroup,
         })
     }
 }
@@ -122,9 +128,9 @@ fn oci_mounts() -> Value {
     ])
 }
 
-/// The cove manifest of the same workload.
-pub fn cove_manifest(rootfs: &Path) -> String {
-    format!(
+/// The cove manifest of the same workload; without `limits`, with no `[resources]` (and so no cgroup).
+pub fn cove_manifest(rootfs: &Path, limits: bool) -> String {
+    let mut text = format!(
         "# The workload of `cargo xtask bench`; the OCI config.json next to it is the same container.\n\
          name = \"{COVE_NAME}\"\n\
          hostname = \"{HOSTNAME}\"\n\
@@ -138,13 +144,15 @@ pub fn cove_manifest(rootfs: &Path) -> String {
          \n\
          [namespaces]\n\
          # the OCI bundle has pid, net, ipc, uts and mount: no cgroup namespace\n\
-         cgroup = false\n\
-         \n\
-         [resources]\n\
-         memory = \"{}M\"\n\
-         pids = {PIDS_LIMIT}\n",
-        MEMORY_LIMIT >> 20,
-    )
+         cgroup = false\n"
+    );
+    if limits {
+        text.push_str(&format!(
+            "\n[resources]\nmemory = \"{}M\"\npids = {PIDS_LIMIT}\n",
+            MEMORY_LIMIT >> 20
+        ));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -172,10 +180,13 @@ mod tests {
 
     #[test]
     fn manifest_describes_the_same_container() {
-        let m = cove_manifest(Path::new("/srv/root"));
+        let m = cove_manifest(Path::new("/srv/root"), true);
         assert!(m.contains("path = \"/srv/root\"\nreadonly = true\n"), "{m}");
         assert!(m.contains("args = [\"/bin/true\"]"), "{m}");
         assert!(m.contains("cgroup = false"), "{m}");
         assert!(m.contains("memory = \"64M\"\npids = 64\n"), "{m}");
+        let bare = cove_manifest(Path::new("/srv/root"), false);
+        assert!(!bare.contains("[resources]"), "{bare}");
+        assert!(bare.contains("cgroup = false"), "{bare}");
     }
 }

@@ -93,8 +93,12 @@ impl Fixture {
 
     /// `cove run` of the manifest.
     pub fn cove(&self, cove: &Path) -> Subject {
-        let manifest = self.bundle.manifest.to_string_lossy().into_owned();
-        Subject::plain("cove", &[&cove.to_string_lossy(), "run", &manifest])
+        cove_run("cove", cove, &self.bundle.manifest)
+    }
+
+    /// `cove run` of the manifest without limits (no cgroup).
+    pub fn cove_no_cgroup(&self, cove: &Path) -> Subject {
+        cove_run(COVE_NO_CGROUP, cove, &self.bundle.manifest_no_cgroup)
     }
 
     /// An OCI runtime running the bundle, with its own state dir; crun in its private mount namespace.
@@ -120,6 +124,16 @@ impl Drop for Fixture {
         // Only our files: the bundle and the (empty) state dirs; no mount is ever made in this directory.
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The name of the `cove run` without cgroup in the tables.
+pub const COVE_NO_CGROUP: &str = "cove, no cgroup";
+
+fn cove_run(name: &str, cove: &Path, manifest: &Path) -> Subject {
+    Subject::plain(
+        name,
+        &[&cove.to_string_lossy(), "run", &manifest.to_string_lossy()],
+    )
 }
 
 /// A fresh private directory under the system temp dir.

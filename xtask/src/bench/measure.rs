@@ -197,11 +197,24 @@ pub struct Rounds {
     pub by_subject: Vec<(String, Vec<Sample>)>,
 }
 
-/// Runs `warmup` untimed rounds, then `rounds` timed rounds; each round runs every subject once, starting with a
-/// different subject each round, so that no subject always follows the same one.
-pub fn interleaved(subjects: &[Subject], warmup: u32, rounds: u32) -> Result<Rounds> {
+/// How interleaved rounds are run.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Untimed rounds first.
+    pub warmup: u32,
+    /// Timed rounds.
+    pub rounds: u32,
+    /// Idle time before each timed run, so that a run does not profit from (or pay for) the kernel state the
+    /// previous one left: on cgroup v1 a process migration right after another one skips an RCU grace period.
+    pub gap: Duration,
+}
+
+/// Runs the schedule's warm-up rounds, then its timed rounds; each round runs every subject once, in a shuffled
+/// order (the same for every invocation), each run after the schedule's idle gap, so that no subject always
+/// follows the same one.
+pub fn interleaved(subjects: &[Subject], schedule: Schedule) -> Result<Rounds> {
     let mut n = 0u64;
-    for _ in 0..warmup {
+    for _ in 0..schedule.warmup {
         for s in subjects {
             n += 1;
             s.run_once(n)?;
@@ -211,14 +224,32 @@ pub fn interleaved(subjects: &[Subject], warmup: u32, rounds: u32) -> Result<Rou
         .iter()
         .map(|s| (s.name.clone(), Vec::new()))
         .collect();
-    for round in 0..rounds as usize {
-        for k in 0..subjects.len() {
-            let i = (round + k) % subjects.len();
+    for round in 0..schedule.rounds {
+        for i in round_order(subjects.len(), round) {
             n += 1;
+            std::thread::sleep(schedule.gap);
             by_subject[i].1.push(subjects[i].run_once(n)?);
         }
     }
     Ok(Rounds { by_subject })
+}
+
+/// A permutation of `0..len` for round `round` (Fisher-Yates with a xorshift generator seeded by the round).
+fn round_order(len: usize, round: u32) -> Vec<usize> {
+    let mut state =
+        0x9e37_79b9_7f4a_7c15u64 ^ (u64::from(round) + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut order: Vec<usize> = (0..len).collect();
+    for i in (1..len).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
 }
 
 /// One subject's back-to-back batch: total time of `count` runs in a row, and the largest peak RSS.
@@ -355,11 +386,32 @@ mod tests {
             Subject::plain("a", &["/bin/true"]),
             Subject::plain("b", &["/bin/true"]),
         ];
-        let r = interleaved(&subjects, 1, 3).unwrap();
+        let schedule = Schedule {
+            warmup: 1,
+            rounds: 3,
+            gap: Duration::from_millis(1),
+        };
+        let r = interleaved(&subjects, schedule).unwrap();
         assert_eq!(r.by_subject.len(), 2);
         assert!(r.by_subject.iter().all(|(_, v)| v.len() == 3));
         let batches = back_to_back(&subjects[..1], 4).unwrap();
         assert_eq!(batches[0].count, 4);
         assert!(batches[0].total > Duration::ZERO);
+    }
+
+    #[test]
+    fn rounds_are_permutations_in_which_each_subject_follows_several_others() {
+        let mut predecessors_of_0 = std::collections::BTreeSet::new();
+        for round in 0..30 {
+            let order = round_order(5, round);
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(sorted, [0, 1, 2, 3, 4]);
+            if let Some(pos) = order.iter().position(|&i| i == 0).filter(|&p| p > 0) {
+                predecessors_of_0.insert(order[pos - 1]);
+            }
+        }
+        assert_eq!(predecessors_of_0.len(), 4, "{predecessors_of_0:?}");
+        assert_eq!(round_order(5, 7), round_order(5, 7));
     }
 }

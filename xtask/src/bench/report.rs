@@ -271,7 +271,7 @@ impl Results {
                 t.what,
                 t.wanted,
                 t.measured,
-                t.verdict()
+                if t.met() { "met" } else { "MISSED" }
             );
         }
         s
