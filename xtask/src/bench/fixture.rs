@@ -211,3 +211,35 @@ fn remove_oci_cgroups() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_runtime_is_an_error_that_says_how_to_install_it() {
+        let err = require_program("cove-bench-no-such-runtime").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`cove-bench-no-such-runtime` is not installed: install it with \
+             `apt-get install cove-bench-no-such-runtime` (CI's .ci/run installs it)"
+        );
+        assert!(find_program("sh").is_some());
+    }
+
+    #[test]
+    fn the_bundle_holds_the_config_and_both_manifests() {
+        let dir = make_temp_dir().unwrap();
+        let bundle = Bundle::write(&dir, Path::new("/srv/root")).unwrap();
+        let config: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+        assert_eq!(config["root"]["path"], "/srv/root");
+        assert!(fs::read_to_string(&bundle.manifest)
+            .unwrap()
+            .contains("[resources]"));
+        assert!(!fs::read_to_string(&bundle.manifest_no_cgroup)
+            .unwrap()
+            .contains("[resources]"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
