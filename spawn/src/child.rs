@@ -260,24 +260,20 @@ fn after_release(release: Release) -> Result<Infallible, Stop> {
     Err(exec(&release.exec).into())
 }
 
-/// Supplementary groups, then gid, then uid. `setgroups` is skipped when the list is empty and the kernel refuses
-/// it (EPERM: setgroups denied in this user namespace).
+/// Supplementary groups, then gid, then uid, as raw per-thread syscalls (see [`sys::set_credentials`]).
+/// A refused `setgroups` is accepted when the list is empty (EPERM: setgroups denied in this user namespace).
 fn switch_user(user: &User) -> Result<(), ChildError> {
-    match nix::unistd::setgroups(&user.groups) {
-        Ok(()) => {}
-        Err(Errno::EPERM) if user.groups.is_empty() => {}
-        Err(e) => {
-            return Err(ChildError::from_errno(
-                "setgroups",
-                e,
-                format!("{:?}", user.groups),
-            ))
-        }
-    }
-    nix::unistd::setgid(user.gid)
-        .map_err(|e| ChildError::from_errno("setgid", e, format!("gid {}", user.gid)))?;
-    nix::unistd::setuid(user.uid)
-        .map_err(|e| ChildError::from_errno("setuid", e, format!("uid {}", user.uid)))?;
+    let groups: Vec<libc::gid_t> = user.groups.iter().map(|g| g.as_raw()).collect();
+    sys::set_credentials(&groups, user.gid.as_raw(), user.uid.as_raw()).map_err(
+        |(stage, errno)| {
+            let what = match stage {
+                "setgroups" => format!("{:?}", user.groups),
+                "setgid" => format!("gid {}", user.gid),
+                _ => format!("uid {}", user.uid),
+            };
+            ChildError::from_errno(stage, errno, what)
+        },
+    )?;
     // A credential change clears the parent-death signal.
     set_parent_death_signal()
 }

@@ -227,3 +227,33 @@ pub(crate) fn set_cloexec(fd: RawFd) -> Result<(), Errno> {
     let rc = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     Errno::result(rc).map(drop)
 }
+
+/// `setgroups`, `setresgid` and `setresuid` as raw syscalls that change the calling thread only.
+///
+/// glibc's wrappers broadcast a credential change to every thread the process had (POSIX semantics). In a child
+/// cloned with a raw `clone3` from a multithreaded parent those threads do not exist, and the broadcast waits for
+/// them forever. The child is single-threaded, so changing the calling thread is changing the process.
+pub(crate) fn set_credentials(
+    groups: &[libc::gid_t],
+    gid: libc::gid_t,
+    uid: libc::uid_t,
+) -> Result<(), (&'static str, Errno)> {
+    // SAFETY: `groups` points to `groups.len()` valid gid_t values for the duration of the call; the kernel
+    // only reads them.
+    if unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) } != 0 {
+        let errno = Errno::last();
+        // Denied setgroups (a user namespace) is fine when no supplementary groups are wanted.
+        if !(groups.is_empty() && errno == Errno::EPERM) {
+            return Err(("setgroups", errno));
+        }
+    }
+    // SAFETY: setresgid takes three plain integers and touches no memory of ours.
+    if unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) } != 0 {
+        return Err(("setgid", Errno::last()));
+    }
+    // SAFETY: setresuid takes three plain integers and touches no memory of ours.
+    if unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) } != 0 {
+        return Err(("setuid", Errno::last()));
+    }
+    Ok(())
+}

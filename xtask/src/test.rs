@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 use crate::cmd::{cargo, is_root, run};
-use crate::{rootfs, vm};
+use crate::{bench, rootfs, vm};
 
 /// One compiled test binary and the package directory it must run in.
 struct TestBinary {
@@ -24,6 +25,9 @@ pub fn test(args: &[String]) -> Result<()> {
         .args(["test", "--workspace"])
         .args(filter_args(&filters)))?;
     privileged(&filters)?;
+    if filters.is_empty() {
+        bench::regression_check()?;
+    }
     if no_vm {
         eprintln!("xtask: --no-vm given: the cgroup-v2 VM tests were NOT run");
         return Ok(());
@@ -61,16 +65,17 @@ fn privileged(filters: &[String]) -> Result<()> {
             sudo.arg("--preserve-env").arg(&bin.executable);
             sudo
         };
-        cmd.current_dir(&bin.package_dir).args(filters);
+        // One test at a time: cove-spawn clones with a raw clone3, and a child cloned from a multithreaded test
+        // harness may inherit a lock (malloc's, stdio's) held by another test's thread.
+        cmd.current_dir(&bin.package_dir)
+            .arg("--test-threads=1")
+            .args(filters);
         eprintln!(
             "xtask: privileged: {} ({})",
             bin.name,
             bin.executable.display()
         );
-        let status = cmd
-            .status()
-            .with_context(|| format!("running {}", bin.executable.display()))?;
-        if !status.success() {
+        if !run_with_timeout(&mut cmd, PRIVILEGED_TIMEOUT)? {
             failed.push(bin.name.clone());
         }
     }
@@ -78,6 +83,27 @@ fn privileged(filters: &[String]) -> Result<()> {
         bail!("privileged tests failed: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// How long one privileged test binary may run before it is killed and counted as failed.
+const PRIVILEGED_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs a test binary; kills it (and reports failure) when it outlives `timeout`. True when it passed.
+fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<bool> {
+    let mut child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status.success());
+        }
+        if Instant::now() >= deadline {
+            eprintln!("xtask: {cmd:?} still runs after {timeout:?}: killing it");
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `cargo test --no-run --all-features` for the `privileged_*` test targets; the binaries it produced.
