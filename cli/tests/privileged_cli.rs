@@ -343,7 +343,11 @@ fn exec_failure_is_reported_with_its_stage() {
     assert!(
         err.contains("exec") && err.contains("/bin/broken") && err.contains("ENOENT"),
         "{err}"
-    );    assert!(cgroup_dirs(&case.name).is_empty(), "a failed start must remove the cgroup");
+    );
+    assert!(
+        cgroup_dirs(&case.name).is_empty(),
+        "a failed start must remove the cgroup"
+    );
 }
 
 #[test]
@@ -471,7 +475,7 @@ fn a_fork_bomb_stops_at_the_pids_limit() {
 }
 
 #[test]
-fn limits_are_visible_inside_and_the_cgroup_namespace_hides_the_path() {
+fn the_cgroup_namespace_shows_the_container_cgroup_as_root() {
     let script = "cat /proc/self/cgroup";
     let case = Case::new(
         "cgns",
@@ -485,7 +489,8 @@ fn limits_are_visible_inside_and_the_cgroup_namespace_hides_the_path() {
             "the container sees its cgroup as `/`: {line}\n{text}"
         );
     }
-    assert!(text.lines().count() >= 2, "{text}{}", stderr(&out));
+    // Every layout has the cgroup2 line (hybrid hosts for tracking, pure v2 hosts only that one).
+    assert!(text.lines().any(|l| l == "0::/"), "{text}{}", stderr(&out));
 }
 
 #[test]

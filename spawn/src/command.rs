@@ -209,8 +209,11 @@ impl Command {
             other => other,
         };
         let staged = !joins.is_empty() || time_offsets.is_some();
+        // A new or joined PID namespace, and a time namespace with offsets, take effect for children only
+        // (kernels before 6.x do not move an exec'ing process into its time_for_children namespace).
         let fork = self.new_namespaces.contains(Namespace::Pid)
-            || joins.iter().any(|j| j.kind() == Namespace::Pid);
+            || joins.iter().any(|j| j.kind() == Namespace::Pid)
+            || time_offsets.is_some();
         let exec = exec_plan(self.args, self.env)?;
         let cwd = self
             .cwd
@@ -346,7 +349,8 @@ struct ParentPlan {
     new_namespaces: NamespaceSet,
     /// Joins or time offsets: the child creates its namespaces itself.
     staged: bool,
-    /// A PID namespace is new or joined: a staged child forks the final process.
+    /// A PID namespace is new or joined, or a time namespace has offsets: a staged child forks the final
+    /// process.
     pid_ns: bool,
     use_clone3: bool,
     uid_map: Option<Vec<IdMap>>,

@@ -379,7 +379,12 @@ fn user_and_cwd_apply_before_exec() {
 #[test]
 fn clone_into_cgroup_starts_the_process_in_the_cgroup() {
     let name = format!("cove-test-{}-spawn", std::process::id());
-    let dir = CgroupDir(Path::new("/sys/fs/cgroup/unified").join(&name));
+    // The cgroup2 mount: /sys/fs/cgroup/unified on a hybrid host, /sys/fs/cgroup on a pure v2 host.
+    let cgroup2 = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .find(|p| Path::new(p).join("cgroup.controllers").exists())
+        .expect("no cgroup2 mount");
+    let dir = CgroupDir(Path::new(cgroup2).join(&name));
     fs::create_dir(&dir.0).unwrap();
     let fd: OwnedFd = fs::File::open(&dir.0).unwrap().into();
     let (status, out) = run_capture("cat /proc/self/cgroup > $OUT", |c| c.into_cgroup(fd));
