@@ -159,6 +159,11 @@ impl Cgroup {
         v2.chain(self.v1.iter().map(|h| h.dir.as_path())).collect()
     }
 
+    /// The cgroup's directories in the v1 hierarchies (none on a unified layout).
+    pub(crate) fn v1_dirs(&self) -> impl Iterator<Item = &Path> {
+        self.v1.iter().map(|h| h.dir.as_path())
+    }
+
     /// The directory in the v1 hierarchy that carries `controller`, if that hierarchy is managed.
     pub fn v1_dir(&self, controller: &str) -> Option<&Path> {
         self.v1

@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod attach;
 mod cgroup;
 mod cpuset;
 mod device;
@@ -45,6 +46,7 @@ mod v1;
 mod v2;
 mod validate;
 
+pub use attach::SelfAttach;
 pub use cgroup::{Cgroup, FREEZE_TIMEOUT, KILL_TIMEOUT, REMOVE_TIMEOUT};
 pub use cpuset::parse_cpuset;
 pub use device::device_numbers;

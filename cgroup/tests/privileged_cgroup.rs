@@ -898,3 +898,51 @@ fn hugetlb_limit_or_a_clear_refusal() {
         }
     }
 }
+
+#[test]
+fn a_forked_child_moves_itself_in_with_self_attach() {
+    let fx = Fixture::new("selfattach");
+    let cg = Cgroup::create(&fx.layout, &fx.path, &Resources::default()).unwrap();
+    let attach = cg.self_attach().unwrap();
+    assert_eq!(
+        attach.is_empty(),
+        fx.layout.kind() == cove_cgroup::LayoutKind::Unified
+    );
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    // SAFETY: the test process may be multithreaded; the child only writes to already-open files
+    // (no allocation, no locks) and then waits to be killed.
+    match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => {
+            let ok = attach.attach_calling_thread().is_ok();
+            let _ = nix::unistd::write(&write_end, if ok { b"y" } else { b"n" });
+            // Stay alive (an exited task no longer shows its cgroups) until the parent kills us.
+            loop {
+                // SAFETY: pause has no preconditions; it returns only when a signal is handled.
+                unsafe { libc::pause() };
+            }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(write_end);
+            let mut buf = [0u8; 1];
+            nix::unistd::read(&read_end, &mut buf).unwrap();
+            assert_eq!(&buf, b"y", "attach_calling_thread failed in the child");
+            let own = std::fs::read_to_string(format!("/proc/{child}/cgroup")).unwrap_or_default();
+            kill(child, Signal::SIGKILL).unwrap();
+            waitpid(child, None).unwrap();
+            if !attach.is_empty() {
+                let v1_lines: Vec<&str> = own
+                    .lines()
+                    .filter(|l| !l.starts_with("0::") && !l.contains("name="))
+                    .collect();
+                assert!(!v1_lines.is_empty(), "{own}");
+                for line in v1_lines {
+                    assert!(
+                        line.ends_with(&format!("/{}", fx.path)),
+                        "not moved: {line}\n{own}"
+                    );
+                }
+            }
+        }
+    }
+    cg.remove().unwrap();
+}

@@ -4,8 +4,8 @@ use std::os::fd::OwnedFd;
 
 use anyhow::{Context, Result};
 use cove_cgroup::{
-    Cgroup, CpuResources, IoDeviceLimit, IoResources, Layout, MemoryResources, PidsResources,
-    Resources, Stats, Version,
+    Cgroup, CpuResources, IoDeviceLimit, IoResources, Layout, LayoutKind, MemoryResources,
+    PidsResources, Resources, SelfAttach, Stats,
 };
 
 use crate::plan::Plan;
@@ -48,12 +48,34 @@ impl ContainerCgroup {
         self.cgroup.as_ref().expect("present until removed")
     }
 
-    /// An fd of the cgroup-v2 directory for `CLONE_INTO_CGROUP`, when the layout is pure v2.
-    pub fn clone_into_fd(&self) -> Option<OwnedFd> {
-        if self.inner().version() != Version::V2 {
-            return None;
+    /// How the container's process will enter the cgroup. `child_in_user_ns`: the child runs in a user
+    /// namespace, whose credentials may not write the host's cgroup files.
+    pub fn entry(&self, child_in_user_ns: bool) -> Result<Entry> {
+        let cg = self.inner();
+        let has_v1 = cg.kind() != LayoutKind::Unified;
+        if has_v1 && child_in_user_ns {
+            return Ok(Entry {
+                clone_into: None,
+                self_attach: None,
+                attach_by_pid: true,
+            });
         }
-        self.inner().dir_fd().ok()
+        let clone_into = cg
+            .v2_dir_fd()
+            .transpose()
+            .context("opening the cgroup2 directory")?;
+        let self_attach = match has_v1 {
+            true => Some(
+                cg.self_attach()
+                    .context("opening the cgroup's v1 tasks files")?,
+            ),
+            false => None,
+        };
+        Ok(Entry {
+            clone_into,
+            self_attach,
+            attach_by_pid: false,
+        })
     }
 
     /// Attaches a process (v1 and hybrid, before the child is released).
@@ -91,6 +113,30 @@ fn remove(cgroup: Cgroup) -> Result<()> {
     cgroup
         .remove()
         .with_context(|| format!("removing the cgroup {path}"))
+}
+
+/// How the container's process enters its cgroup before the workload's first instruction.
+///
+/// The fastest way that is allowed: `clone3(CLONE_INTO_CGROUP)` for the cgroup2 hierarchy, and on v1
+/// hierarchies the freshly cloned (single-threaded) child moves its own thread in ([`SelfAttach`]), which skips
+/// the RCU grace period a `cgroup.procs` migration waits for. When the child runs in a user namespace, the
+/// runtime writes its pid to every hierarchy before releasing it instead.
+#[derive(Debug)]
+pub struct Entry {
+    /// The cgroup2 directory for `CLONE_INTO_CGROUP`.
+    pub clone_into: Option<OwnedFd>,
+    /// The v1 `tasks` files the child writes `0` to, first thing after its release.
+    pub self_attach: Option<SelfAttach>,
+    /// The runtime attaches the pid with [`ContainerCgroup::add_pid`] before release.
+    pub attach_by_pid: bool,
+}
+
+impl Entry {
+    /// Whether the process changes cgroups after the clone (then a new cgroup namespace must be created after
+    /// that move, or its root would be the runtime's cgroup).
+    pub fn moves_after_clone(&self) -> bool {
+        self.self_attach.is_some() || self.attach_by_pid
+    }
 }
 
 /// The manifest's limits in the cgroup crate's model.

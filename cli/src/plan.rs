@@ -125,6 +125,12 @@ impl Checker<'_> {
 }
 
 impl Plan {
+    /// Whether the container runs in a user namespace (new or joined).
+    pub fn in_user_ns(&self) -> bool {
+        let ns = &self.namespaces;
+        ns.is_new(Namespace::User) || ns.join.iter().any(|(k, _)| *k == Namespace::User)
+    }
+
     /// What the rootfs crate needs to build the mount plan, with the root taken from `root`.
     pub fn rootfs_spec(&self, root: RootSource) -> RootfsSpec {
         let ns = &self.namespaces;
@@ -135,8 +141,7 @@ impl Plan {
             new_pid_ns: ns.is_new(Namespace::Pid),
             new_net_ns: ns.is_new(Namespace::Net),
             new_ipc_ns: ns.is_new(Namespace::Ipc),
-            in_user_ns: ns.is_new(Namespace::User)
-                || ns.join.iter().any(|(k, _)| *k == Namespace::User),
+            in_user_ns: self.in_user_ns(),
             propagation: Propagation::Private,
             masked_paths: RootfsSpec::DEFAULT_MASKED_PATHS
                 .iter()

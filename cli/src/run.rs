@@ -3,11 +3,12 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use cove_cgroup::SelfAttach;
 use cove_ns::{IdMap, Namespace, NamespaceSet};
 use cove_rootfs::{MountPlan, RootSource};
 use cove_spawn::{ChildError, Command, SpawnError};
 
-use crate::cgroups::ContainerCgroup;
+use crate::cgroups::{ContainerCgroup, Entry};
 use crate::plan::{Plan, RootChoice};
 use crate::report::{Report, StatsFormat};
 use crate::statedir::{default_root, StateDir};
@@ -31,14 +32,18 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
         MountPlan::build(&plan.rootfs_spec(root_source)).context("building the mount plan")?;
     let cgroup = ContainerCgroup::create(plan, options.stats.is_some())?;
 
-    let into_cgroup = cgroup.as_ref().and_then(ContainerCgroup::clone_into_fd);
-    let attach_after_clone = cgroup.is_some() && into_cgroup.is_none();
-    let mut command = command(plan, options, mount_plan, attach_after_clone);
-    if let Some(fd) = into_cgroup {
+    let mut entry = cgroup
+        .as_ref()
+        .map(|cg| cg.entry(plan.in_user_ns()))
+        .transpose()?;
+    let defer_cgroup_ns = entry.as_ref().is_some_and(Entry::moves_after_clone);
+    let self_attach = entry.as_mut().and_then(|e| e.self_attach.take());
+    let mut command = command(plan, options, mount_plan, self_attach, defer_cgroup_ns);
+    if let Some(fd) = entry.as_mut().and_then(|e| e.clone_into.take()) {
         command = command.into_cgroup(fd);
     }
-    let child = match &cgroup {
-        Some(cg) if attach_after_clone => {
+    let child = match (&cgroup, &entry) {
+        (Some(cg), Some(e)) if e.attach_by_pid => {
             command.spawn_with(|pid| cg.add_pid(pid.as_raw()).map_err(Into::into))
         }
         _ => command.spawn(),
@@ -70,16 +75,17 @@ fn root_source(plan: &Plan, state: &StateDir) -> Result<RootSource> {
     })
 }
 
-/// The spawn command with the child-side steps: hostname, then the root file system.
+/// The spawn command with the child-side steps: entering the cgroup, hostname, then the root file system.
 ///
-/// When the process is attached to its cgroup only after the clone (cgroup v1 and hybrid), a new cgroup
-/// namespace created by the clone would be rooted in the runtime's cgroup; it is then created in the child
-/// after release instead, once the process is in its own cgroup, so the container sees that cgroup as `/`.
+/// When the process changes cgroups after the clone (`defer_cgroup_ns`), a new cgroup namespace created by the
+/// clone would be rooted in the runtime's cgroup; it is then created in the child after the move instead, so
+/// the container sees its own cgroup as `/`.
 fn command(
     plan: &Plan,
     options: &RunOptions,
     mount_plan: MountPlan,
-    attach_after_clone: bool,
+    self_attach: Option<SelfAttach>,
+    defer_cgroup_ns: bool,
 ) -> Command {
     let p = &plan.process;
     let mut args = p.args.clone();
@@ -88,7 +94,7 @@ fn command(
         args.extend(options.args.iter().cloned());
     }
     let mut namespaces: NamespaceSet = plan.namespaces.new.iter().copied().collect();
-    let defer_cgroup_ns = attach_after_clone && namespaces.remove(Namespace::Cgroup);
+    let defer_cgroup_ns = defer_cgroup_ns && namespaces.remove(Namespace::Cgroup);
     let mut command = Command::new(args)
         .env(p.env.clone())
         .cwd(p.cwd.clone())
@@ -115,6 +121,11 @@ fn command(
     }
     let hostname = plan.hostname.clone();
     command.setup(move || {
+        if let Some(attach) = &self_attach {
+            attach
+                .attach_calling_thread()
+                .map_err(|e| ChildError::from_error("enter cgroup", &e))?;
+        }
         if defer_cgroup_ns {
             cove_ns::unshare(NamespaceSet::new().with(Namespace::Cgroup))
                 .map_err(|e| ChildError::from_error("unshare cgroup namespace", &e))?;

@@ -510,3 +510,22 @@ fn two_hundred_runs_leave_no_cgroup_behind() {
         cgroup_dirs(&case.name)
     );
 }
+
+#[test]
+fn limits_apply_in_a_user_namespace_too() {
+    // With a user namespace the child may not write the host's cgroup files itself: the runtime attaches it.
+    let script = "cat /proc/self/cgroup; cat /proc/self/uid_map";
+    let extra = "[namespaces]\nuser = true\n[resources]\npids = 16\n";
+    let case = Case::new("userns-cg", &busybox_manifest(script, extra));
+    let out = case.run();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text.lines().any(|l| l == "0::/"), "{text}");
+    for line in text
+        .lines()
+        .filter(|l| l.contains(":/") && !l.contains("name=systemd"))
+    {
+        assert!(line.ends_with(":/"), "{line}\n{text}");
+    }
+    assert!(cgroup_dirs(&case.name).is_empty());
+}
