@@ -50,7 +50,10 @@ impl Case {
 
     fn command(&self) -> Command {
         let mut c = Command::new(COVE);
-        c.arg("run").arg(self.manifest()).stdin(Stdio::null());
+        c.arg("run")
+            .arg(self.manifest())
+            .stdin(Stdio::null())
+            .env("COVE_TEST_CASE", &self.name);
         c
     }
 
@@ -70,6 +73,21 @@ impl Case {
         assert!(
             !Path::new("/run/cove").join(&self.name).exists(),
             "the state dir was left behind"
+        );
+        let marker = format!("COVE_TEST_CASE={}", self.name);
+        let left: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+            .filter(|e| {
+                std::fs::read(e.path().join("environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == marker.as_bytes()))
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "processes of this test are still running: {left:?}"
         );
     }
 }

@@ -24,29 +24,11 @@ pub const COVE_NAME: &str = "cove-bench";
 /// The hostname inside the container.
 const HOSTNAME: &str = "bench";
 
-/// The paths Docker, runc and cove hide by default.
-const MASKED_PATHS: [&str; 11] = [
-    "/proc/acpi",
-    "/proc/asound",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
+/// The paths Docker, runc and cove hide by default (cove's own list, so the bundle matches what cove does).
+const MASKED_PATHS: [&str; 11] = cove_rootfs::RootfsSpec::DEFAULT_MASKED_PATHS;
 
 /// The paths Docker, runc and cove make read-only by default.
-const READONLY_PATHS: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
+const READONLY_PATHS: [&str; 5] = cove_rootfs::RootfsSpec::DEFAULT_READONLY_PATHS;
 
 /// A written bundle: `dir/config.json` for the OCI runtimes and `dir/cove.toml` for cove.
 #[derive(Debug)]
