@@ -47,6 +47,19 @@ pub fn describe(plan: &Plan) -> Result<String> {
             nix::unistd::geteuid()
         );
     }
+    let mut caps: Vec<_> = plan
+        .security
+        .capabilities
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    caps.sort();
+    let _ = writeln!(
+        out,
+        "security   no_new_privileges={}",
+        plan.security.no_new_privileges
+    );
+    let _ = writeln!(out, "  caps     {}", caps.join(" "));
     describe_root(&mut out, plan)?;
     describe_resources(&mut out, plan);
     Ok(out)

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod report;
 pub mod resources;
 pub mod run;
+pub mod security;
 pub mod statedir;
 pub mod units;
 

@@ -30,6 +30,30 @@ pub struct Manifest {
     pub mounts: Vec<Spanned<MountEntry>>,
     /// cgroup limits.
     pub resources: Option<Spanned<ResourcesSection>>,
+    /// Capabilities and `no_new_privileges`.
+    pub security: Option<Spanned<SecuritySection>>,
+}
+
+/// `[security]`
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySection {
+    /// Changes to the default capability set.
+    pub capabilities: Option<Spanned<CapabilitiesSection>>,
+    /// Set `PR_SET_NO_NEW_PRIVS` (default true).
+    pub no_new_privileges: Option<Spanned<bool>>,
+}
+
+/// `[security.capabilities]` (or the inline table `capabilities = { add = [...], drop = [...] }`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilitiesSection {
+    /// Capabilities to add to the default set (`"NET_ADMIN"`, `"CAP_SYS_PTRACE"`, `"ALL"`).
+    #[serde(default)]
+    pub add: Vec<Spanned<String>>,
+    /// Capabilities to drop from the default set (applied before `add`).
+    #[serde(default)]
+    pub drop: Vec<Spanned<String>>,
 }
 
 /// `[process]`

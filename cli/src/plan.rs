@@ -16,6 +16,7 @@ use crate::manifest::{
     Manifest, MountEntry, NamespaceSetting, NamespacesSection, ProcessSection, RootfsSection,
 };
 use crate::resources::{resources_plan, ResourcePlan};
+use crate::security::{security_plan, SecurityPlan};
 
 /// The `PATH` a container gets when the manifest sets no environment.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -44,6 +45,8 @@ pub struct Plan {
     pub resources: Option<ResourcePlan>,
     /// Whether cove runs as a non-root user (then a user namespace maps the caller to root).
     pub rootless: bool,
+    /// Capabilities and `no_new_privileges`.
+    pub security: SecurityPlan,
 }
 
 /// The container's process.
@@ -186,6 +189,7 @@ impl Plan {
             .enumerate()
             .filter_map(|(i, e)| mount_spec(&mut c, i, e, &base))
             .collect();
+        let security = security_plan(&mut c, m.security.as_ref());
         let resources = m
             .resources
             .as_ref()
@@ -217,6 +221,7 @@ impl Plan {
                 mounts,
                 resources,
                 rootless,
+                security,
             }),
             _ => Err(c.errors),
         }

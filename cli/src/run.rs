@@ -120,23 +120,27 @@ fn command(
             }]);
     }
     let hostname = plan.hostname.clone();
-    command.setup(move || {
-        if let Some(attach) = &self_attach {
-            attach
-                .attach_calling_thread()
-                .map_err(|e| ChildError::from_error("enter cgroup", &e))?;
-        }
-        if defer_cgroup_ns {
-            cove_ns::unshare(NamespaceSet::new().with(Namespace::Cgroup))
-                .map_err(|e| ChildError::from_error("unshare cgroup namespace", &e))?;
-        }
-        if let Some(name) = &hostname {
-            cove_ns::set_hostname(name).map_err(|e| ChildError::from_error("hostname", &e))?;
-        }
-        mount_plan
-            .apply()
-            .map_err(|e| ChildError::new(e.stage(), e.errno(), e.to_string()))
-    })
+    let (security, bounding, uid) = (plan.security.clone(), plan.security.clone(), p.uid);
+    command
+        .setup(move || {
+            if let Some(attach) = &self_attach {
+                attach
+                    .attach_calling_thread()
+                    .map_err(|e| ChildError::from_error("enter cgroup", &e))?;
+            }
+            if defer_cgroup_ns {
+                cove_ns::unshare(NamespaceSet::new().with(Namespace::Cgroup))
+                    .map_err(|e| ChildError::from_error("unshare cgroup namespace", &e))?;
+            }
+            if let Some(name) = &hostname {
+                cove_ns::set_hostname(name).map_err(|e| ChildError::from_error("hostname", &e))?;
+            }
+            mount_plan
+                .apply()
+                .map_err(|e| ChildError::new(e.stage(), e.errno(), e.to_string()))?;
+            bounding.limit_bounding_set()
+        })
+        .pre_exec(move || security.apply_before_exec(uid))
 }
 
 /// Turns a spawn failure into an error whose message says where the container failed.

@@ -209,3 +209,15 @@ fn unreadable_file() {
     );
     assert!(!Path::new("/no/such.toml").exists());
 }
+
+#[test]
+fn unknown_capability_suggests_the_name() {
+    let text = format!(
+        "{PROCESS}[rootfs]\nhost = true\n[security]\ncapabilities = {{ add = [\"NET_ADMN\"] }}\n"
+    );
+    let (_, stderr, _d) = check("m.toml", &text);
+    assert_eq!(
+        stderr,
+        "cove: error: DIR/m.toml:6:25: `security.capabilities.add`: unknown capability `NET_ADMN`\n  help: did you mean `NET_ADMIN`?\n"
+    );
+}

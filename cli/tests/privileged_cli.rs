@@ -547,3 +547,69 @@ fn limits_apply_in_a_user_namespace_too() {
     }
     assert!(cgroup_dirs(&case.name).is_empty());
 }
+
+/// The `Cap*` and `NoNewPrivs` lines of the container's /proc/self/status, as `(name, value)`.
+fn privileges(extra: &str, test: &str) -> Vec<(String, String)> {
+    let script = "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status";
+    let case = Case::new(test, &busybox_manifest(script, extra));
+    let out = case.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn value<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {key}"))
+}
+
+#[test]
+fn default_privileges_are_dockers_capabilities_and_no_new_privs() {
+    let f = privileges("", "caps");
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd"] {
+        assert_eq!(value(&f, set), "00000000a80425fb", "{set}");
+    }
+    assert_eq!(value(&f, "CapAmb"), "0000000000000000");
+    assert_eq!(value(&f, "NoNewPrivs"), "1");
+}
+
+#[test]
+fn capabilities_can_be_added_and_dropped() {
+    let extra = "[security]\nno_new_privileges = false\ncapabilities = { add = [\"SYS_ADMIN\"], drop = [\"CAP_CHOWN\", \"net_raw\"] }\n";
+    let f = privileges(extra, "capsmod");
+    // + CAP_SYS_ADMIN (bit 21), - CAP_CHOWN (bit 0), - CAP_NET_RAW (bit 13)
+    let expected = format!("{:016x}", (0xa80425fbu64 | 1 << 21) & !(1 | 1 << 13));
+    assert_eq!(value(&f, "CapEff"), expected);
+    assert_eq!(value(&f, "CapBnd"), expected);
+    assert_eq!(value(&f, "NoNewPrivs"), "0");
+}
+
+#[test]
+fn a_non_root_user_has_no_effective_capabilities() {
+    let script = "grep -E '^Cap(Eff|Bnd):' /proc/self/status; id -u";
+    let body = format!(
+        "[process]\nargs = [\"/bin/sh\", \"-c\", {script:?}]\nuid = 65534\ngid = 65534\n[rootfs]\npath = {:?}\n",
+        busybox_root().display().to_string()
+    );
+    let case = Case::new("capsuser", &body);
+    let out = case.run();
+    let text = stdout(&out);
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>(),
+        [
+            "CapEff:",
+            "0000000000000000",
+            "CapBnd:",
+            "00000000a80425fb",
+            "65534"
+        ],
+        "{}",
+        stderr(&out)
+    );
+}
