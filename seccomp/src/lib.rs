@@ -1,0 +1,1 @@
+//! cove-seccomp: seccomp filters for containers.
