@@ -240,6 +240,7 @@ fn fork_final(sock: BorrowedFd<'_>, clone3: bool, release: Release) -> Result<In
 }
 
 fn after_release(release: Release) -> Result<Infallible, Stop> {
+    make_undumpable()?;
     if let Some(setup) = release.setup {
         setup()?;
     }
@@ -258,6 +259,16 @@ fn after_release(release: Release) -> Result<Infallible, Stop> {
     }
     restore_signals(release.sigmask)?;
     Err(exec(&release.exec).into())
+}
+
+/// Marks the process non-dumpable until exec (which resets it): while it still runs the runtime's code, no
+/// other process of the container (in a shared or joined PID namespace) may open its `/proc/<pid>/exe` — the
+/// runtime's binary on the host (CVE-2019-5736) — or its memory and fds. Done after release, because the
+/// parent has to write the id maps under `/proc/<pid>/` first, which non-dumpable would forbid to a rootless
+/// parent.
+fn make_undumpable() -> Result<(), ChildError> {
+    nix::sys::prctl::set_dumpable(false)
+        .map_err(|e| ChildError::from_errno("dumpable", e, "PR_SET_DUMPABLE 0"))
 }
 
 /// Supplementary groups, then gid, then uid, as raw per-thread syscalls (see [`sys::set_credentials`]).

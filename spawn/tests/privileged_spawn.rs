@@ -680,3 +680,22 @@ fn without_clone3_exit_codes_and_exec_errors_still_arrive() {
         "{err:?}"
     );
 }
+
+#[test]
+fn the_child_is_not_dumpable_until_exec() {
+    // Before exec the child still runs the runtime's binary: nobody may open its /proc/<pid>/exe or memory.
+    let (status, out) = run_capture("grep -c . /proc/self/status > $OUT", |c| {
+        c.setup(|| match nix::sys::prctl::get_dumpable() {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(ChildError::new(
+                "dumpable",
+                None,
+                "the child is dumpable before exec",
+            )),
+            Err(e) => Err(ChildError::from_errno("dumpable", e, "PR_GET_DUMPABLE")),
+        })
+    });
+    assert!(status.success(), "setup refused: the child was dumpable");
+    // After exec the program is dumpable again (its /proc files are its own): it could read its status.
+    assert!(out.trim().parse::<u32>().unwrap() > 10, "{out}");
+}
