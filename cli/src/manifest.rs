@@ -42,6 +42,23 @@ pub struct SecuritySection {
     pub capabilities: Option<Spanned<CapabilitiesSection>>,
     /// Set `PR_SET_NO_NEW_PRIVS` (default true).
     pub no_new_privileges: Option<Spanned<bool>>,
+    /// Resource limits by name (`nofile`, `nproc`, …): a number (soft = hard), `[soft, hard]` or `"unlimited"`.
+    #[serde(default)]
+    pub rlimits: BTreeMap<String, Spanned<RlimitValue>>,
+    /// `/proc/self/oom_score_adj`, -1000..=1000.
+    pub oom_score_adj: Option<Spanned<i64>>,
+}
+
+/// One rlimit's value in the manifest.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum RlimitValue {
+    /// Soft and hard limit alike.
+    Both(u64),
+    /// `[soft, hard]`.
+    Pair(Vec<u64>),
+    /// `"unlimited"`.
+    Word(String),
 }
 
 /// `[security.capabilities]` (or the inline table `capabilities = { add = [...], drop = [...] }`).

@@ -123,6 +123,7 @@ fn command(
     let (security, bounding, uid) = (plan.security.clone(), plan.security.clone(), p.uid);
     command
         .setup(move || {
+            bounding.apply_oom_score_adj()?;
             if let Some(attach) = &self_attach {
                 attach
                     .attach_calling_thread()
@@ -138,6 +139,7 @@ fn command(
             mount_plan
                 .apply()
                 .map_err(|e| ChildError::new(e.stage(), e.errno(), e.to_string()))?;
+            bounding.apply_rlimits()?;
             bounding.limit_bounding_set()
         })
         .pre_exec(move || security.apply_before_exec(uid))

@@ -11,8 +11,9 @@ use cove_spawn::ChildError;
 use toml::Spanned;
 
 use crate::diagnostic::did_you_mean;
-use crate::manifest::SecuritySection;
+use crate::manifest::{RlimitValue, SecuritySection};
 use crate::plan::Checker;
+use nix::sys::resource::{Resource, RLIM_INFINITY};
 
 /// Docker's default capability set.
 pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
@@ -39,18 +40,93 @@ pub struct SecurityPlan {
     pub capabilities: CapsHashSet,
     /// Set `PR_SET_NO_NEW_PRIVS` before exec.
     pub no_new_privileges: bool,
+    /// Resource limits to set in the child.
+    pub rlimits: Vec<Rlimit>,
+    /// The container's `oom_score_adj`.
+    pub oom_score_adj: Option<i32>,
 }
+
+/// One resource limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// Which limit.
+    pub resource: Resource,
+    /// Its manifest name (`nofile`).
+    pub name: &'static str,
+    /// Soft limit (`RLIM_INFINITY` for unlimited).
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// rlimit names as in the manifest (and `prlimit(1)`), with their resources.
+pub const RLIMITS: [(&str, Resource); 16] = [
+    ("as", Resource::RLIMIT_AS),
+    ("core", Resource::RLIMIT_CORE),
+    ("cpu", Resource::RLIMIT_CPU),
+    ("data", Resource::RLIMIT_DATA),
+    ("fsize", Resource::RLIMIT_FSIZE),
+    ("locks", Resource::RLIMIT_LOCKS),
+    ("memlock", Resource::RLIMIT_MEMLOCK),
+    ("msgqueue", Resource::RLIMIT_MSGQUEUE),
+    ("nice", Resource::RLIMIT_NICE),
+    ("nofile", Resource::RLIMIT_NOFILE),
+    ("nproc", Resource::RLIMIT_NPROC),
+    ("rss", Resource::RLIMIT_RSS),
+    ("rtprio", Resource::RLIMIT_RTPRIO),
+    ("rttime", Resource::RLIMIT_RTTIME),
+    ("sigpending", Resource::RLIMIT_SIGPENDING),
+    ("stack", Resource::RLIMIT_STACK),
+];
 
 impl Default for SecurityPlan {
     fn default() -> Self {
         SecurityPlan {
             capabilities: DEFAULT_CAPABILITIES.into_iter().collect(),
             no_new_privileges: true,
+            rlimits: Vec::new(),
+            oom_score_adj: None,
         }
     }
 }
 
 impl SecurityPlan {
+    /// Child side, first: the OOM score adjustment (on the host's /proc, before the root changes).
+    pub fn apply_oom_score_adj(&self) -> Result<(), ChildError> {
+        let Some(adj) = self.oom_score_adj else {
+            return Ok(());
+        };
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            ChildError::from_io(
+                "oom_score_adj",
+                &e,
+                format!("write {adj} to /proc/self/oom_score_adj"),
+            )
+        })
+    }
+
+    /// Child side, after the root is in place and before the user switch (raising a hard limit needs
+    /// CAP_SYS_RESOURCE): every rlimit; one that cannot be applied is an error, never ignored.
+    pub fn apply_rlimits(&self) -> Result<(), ChildError> {
+        for r in &self.rlimits {
+            nix::sys::resource::setrlimit(r.resource, r.soft, r.hard).map_err(|e| {
+                let show = |v: u64| {
+                    if v == RLIM_INFINITY {
+                        "unlimited".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                };
+                ChildError::from_errno(
+                    "rlimit",
+                    e,
+                    format!("set {} to {}/{}", r.name, show(r.soft), show(r.hard)),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     /// Child side, before the user switch: drops every capability outside the kept set from the bounding set
     /// (this needs CAP_SETPCAP, which a non-root user no longer has after `setuid`).
     pub fn limit_bounding_set(&self) -> Result<(), ChildError> {
@@ -102,6 +178,20 @@ pub(crate) fn security_plan(
     if let Some(nnp) = &s.no_new_privileges {
         plan.no_new_privileges = *nnp.get_ref();
     }
+    plan.rlimits = s
+        .rlimits
+        .iter()
+        .filter_map(|(name, value)| rlimit(c, name, value))
+        .collect();
+    if let Some(adj) = &s.oom_score_adj {
+        match i32::try_from(*adj.get_ref()) {
+            Ok(v) if (-1000..=1000).contains(&v) => plan.oom_score_adj = Some(v),
+            _ => {
+                let msg = format!("{} is out of range -1000..=1000", adj.get_ref());
+                c.error(adj.span(), "security.oom_score_adj", msg);
+            }
+        }
+    }
     let Some(caps) = &s.capabilities else {
         return plan;
     };
@@ -116,6 +206,57 @@ pub(crate) fn security_plan(
             .extend(capability_names(c, name, "security.capabilities.add"));
     }
     plan
+}
+
+/// One `rlimits` entry: a known name and a soft limit not above the hard one.
+fn rlimit(c: &mut Checker, name: &str, value: &Spanned<RlimitValue>) -> Option<Rlimit> {
+    let key = format!("security.rlimits.{name}");
+    let Some((name, resource)) = RLIMITS
+        .iter()
+        .copied()
+        .find(|(n, _)| *n == name.to_ascii_lowercase())
+    else {
+        let err = c.error(value.span(), &key, format!("unknown rlimit `{name}`"));
+        err.help = Some(match did_you_mean(name, RLIMITS.iter().map(|(n, _)| *n)) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!(
+                "known: {}",
+                RLIMITS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+        return None;
+    };
+    let (soft, hard) = match value.get_ref() {
+        RlimitValue::Both(v) => (*v, *v),
+        RlimitValue::Pair(pair) if pair.len() == 2 => (pair[0], pair[1]),
+        RlimitValue::Word(w) if w == "unlimited" => (RLIM_INFINITY, RLIM_INFINITY),
+        _ => {
+            c.error(
+                value.span(),
+                &key,
+                "expected a number, [soft, hard] or \"unlimited\"",
+            );
+            return None;
+        }
+    };
+    if soft > hard {
+        c.error(
+            value.span(),
+            &key,
+            format!("the soft limit {soft} is above the hard limit {hard}"),
+        );
+        return None;
+    }
+    Some(Rlimit {
+        resource,
+        name,
+        soft,
+        hard,
+    })
 }
 
 /// One capability name (or `ALL`) as capabilities; an unknown name is an error with a suggestion.

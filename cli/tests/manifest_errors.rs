@@ -221,3 +221,17 @@ fn unknown_capability_suggests_the_name() {
         "cove: error: DIR/m.toml:6:25: `security.capabilities.add`: unknown capability `NET_ADMN`\n  help: did you mean `NET_ADMIN`?\n"
     );
 }
+
+#[test]
+fn rlimit_mistakes() {
+    let text = format!(
+        "{PROCESS}[rootfs]\nhost = true\n[security]\nrlimits = {{ nofiles = 10, nproc = [20, 10] }}\noom_score_adj = 5000\n"
+    );
+    let (_, stderr, _d) = check("m.toml", &text);
+    assert_eq!(
+        stderr,
+        "cove: error: DIR/m.toml:6:23: `security.rlimits.nofiles`: unknown rlimit `nofiles`\n  help: did you mean `nofile`?\n\
+         cove: error: DIR/m.toml:6:35: `security.rlimits.nproc`: the soft limit 20 is above the hard limit 10\n\
+         cove: error: DIR/m.toml:7:17: `security.oom_score_adj`: 5000 is out of range -1000..=1000\n"
+    );
+}

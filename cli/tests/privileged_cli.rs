@@ -613,3 +613,32 @@ fn a_non_root_user_has_no_effective_capabilities() {
         stderr(&out)
     );
 }
+
+#[test]
+fn rlimits_and_oom_score_adj_apply_inside() {
+    let script = "ulimit -Sn; ulimit -Hn; ulimit -c; cat /proc/self/oom_score_adj";
+    let extra = "[security]\nrlimits = { nofile = [256, 512], core = \"unlimited\" }\noom_score_adj = 300\n";
+    let case = Case::new("rlimits", &busybox_manifest(script, extra));
+    let out = case.run();
+    assert_eq!(
+        stdout(&out),
+        "256\n512\nunlimited\n300\n",
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_rlimit_that_cannot_be_applied_is_a_clear_error() {
+    // Above fs.nr_open: the kernel refuses it even for root.
+    let extra = "[security]\nrlimits = { nofile = [1024, 4294967295] }\n";
+    let case = Case::new("rlimitfail", &busybox_manifest("true", extra));
+    let out = case.run();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out)
+            .contains("rlimit: set nofile to 1024/4294967295: Operation not permitted (EPERM)"),
+        "{}",
+        stderr(&out)
+    );
+}
