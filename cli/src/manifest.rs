@@ -111,6 +111,32 @@ pub enum NamespaceSetting {
     New(bool),
     /// Join the namespace at this path, e.g. `/proc/1234/ns/net`.
     Join(String),
+    /// A new user namespace with these id maps (`[namespaces.user]` only).
+    Maps(UserMaps),
+}
+
+/// `[namespaces.user]` as a table: a new user namespace with explicit id maps.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UserMaps {
+    /// uid ranges: container ids `inside..inside+count` are host ids `outside..outside+count`.
+    #[serde(default)]
+    pub uid_map: Vec<IdMapEntry>,
+    /// gid ranges; default: the same as `uid_map`.
+    #[serde(default)]
+    pub gid_map: Vec<IdMapEntry>,
+}
+
+/// One id-map range.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IdMapEntry {
+    /// First id inside the container.
+    pub inside: u32,
+    /// First id on the host.
+    pub outside: u32,
+    /// Number of ids.
+    pub count: u32,
 }
 
 /// `[namespaces]`
@@ -250,7 +276,10 @@ fn syntax_error(path: &Path, source: &str, err: &toml::de::Error) -> ManifestErr
             key,
             "expected true, false or a namespace path",
         )
-        .with_help("e.g. `net = true`, `net = false` or `net = \"/proc/1234/ns/net\"`");
+        .with_help(
+            "e.g. `net = true`, `net = false` or `net = \"/proc/1234/ns/net\"`; `user` also takes a table: \
+             `[namespaces.user] uid_map = [{ inside = 0, outside = 100000, count = 65536 }]`",
+        );
     }
     ManifestError::at(path, source, span, key, message)
 }

@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
-use cove_ns::Namespace;
+use cove_ns::{IdMap, Namespace};
 use cove_rootfs::{MountKind, MountSpec, Propagation, RootSource, RootfsSpec};
 use toml::Spanned;
 
 use crate::diagnostic::{did_you_mean, ManifestError};
 use crate::manifest::{
-    Manifest, MountEntry, NamespaceSetting, NamespacesSection, ProcessSection, RootfsSection,
+    IdMapEntry, Manifest, MountEntry, NamespaceSetting, NamespacesSection, ProcessSection,
+    RootfsSection, UserMaps,
 };
 use crate::resources::{resources_plan, ResourcePlan};
 use crate::security::{security_plan, SecurityPlan};
@@ -91,6 +92,12 @@ pub struct NamespacePlan {
     pub new: Vec<Namespace>,
     /// Joined by path.
     pub join: Vec<(Namespace, PathBuf)>,
+    /// uid map of a new user namespace (empty: the caller's uid as 0).
+    pub uid_map: Vec<IdMap>,
+    /// gid map of a new user namespace (empty: the caller's gid as 0).
+    pub gid_map: Vec<IdMap>,
+    /// Write the maps with `newuidmap`/`newgidmap` (a non-root caller mapping more than its own ids).
+    pub id_map_helpers: bool,
 }
 
 impl NamespacePlan {
@@ -315,6 +322,19 @@ fn namespaces_plan(
             None if default => plan.new.push(kind),
             None | Some((NamespaceSetting::New(false), _)) => {}
             Some((NamespaceSetting::New(true), _)) => plan.new.push(kind),
+            Some((NamespaceSetting::Maps(maps), span)) => {
+                if kind == Namespace::User {
+                    user_maps(c, &mut plan, maps, span, rootless);
+                    plan.new.push(kind);
+                } else {
+                    c.error(
+                        span,
+                        &format!("namespaces.{kind}"),
+                        "only the user namespace takes id maps",
+                    )
+                    .help = Some(format!("use `{kind} = true`, `false` or a path"));
+                }
+            }
             Some((NamespaceSetting::Join(path), span)) => {
                 let key = format!("namespaces.{kind}");
                 if !path.starts_with('/') {
@@ -345,6 +365,58 @@ fn namespaces_plan(
         .help = Some("remove `user = false` (cove then maps your uid to root inside)".into());
     }
     plan
+}
+
+/// `[namespaces.user]` maps: valid ranges; as a non-root caller anything beyond the caller's own ids goes
+/// through `newuidmap`/`newgidmap`.
+fn user_maps(
+    c: &mut Checker,
+    plan: &mut NamespacePlan,
+    maps: &UserMaps,
+    span: Range<usize>,
+    rootless: bool,
+) {
+    let to_maps = |v: &[IdMapEntry]| -> Vec<IdMap> {
+        v.iter()
+            .map(|m| IdMap::new(m.inside, m.outside, m.count))
+            .collect()
+    };
+    let uid_map = to_maps(&maps.uid_map);
+    let gid_map = if maps.gid_map.is_empty() {
+        uid_map.clone()
+    } else {
+        to_maps(&maps.gid_map)
+    };
+    for (name, map) in [("uid_map", &uid_map), ("gid_map", &gid_map)] {
+        if let Err(problem) = cove_ns::validate_id_maps(map) {
+            c.error(
+                span.clone(),
+                &format!("namespaces.user.{name}"),
+                problem.to_string(),
+            );
+            return;
+        }
+    }
+    let own = |map: &[IdMap], id: u32| map.len() == 1 && map[0].outside == id && map[0].count == 1;
+    let (euid, egid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    if rootless && !(own(&uid_map, euid) && own(&gid_map, egid)) {
+        let helpers = ["newuidmap", "newgidmap"].map(|h| {
+            ["/usr/bin", "/bin", "/usr/sbin"]
+                .iter()
+                .any(|d| Path::new(d).join(h).exists())
+        });
+        if helpers.contains(&false) {
+            c.error(span.clone(), "namespaces.user", "mapping more than your own uid and gid needs newuidmap and newgidmap")
+                .help = Some("install them (`apt-get install uidmap`) and give your user ranges in /etc/subuid and /etc/subgid".into());
+            return;
+        }
+        plan.id_map_helpers = true;
+    }
+    plan.uid_map = uid_map;
+    plan.gid_map = gid_map;
 }
 
 /// The root: a directory (relative to the manifest's folder) or a host-backed tmpfs.

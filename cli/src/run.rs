@@ -104,7 +104,13 @@ fn command(
     for (kind, path) in &plan.namespaces.join {
         command = command.join_namespace(*kind, path.clone());
     }
-    if plan.rootless && plan.namespaces.is_new(Namespace::User) {
+    let ns = &plan.namespaces;
+    if !ns.uid_map.is_empty() {
+        command = command
+            .uid_map(ns.uid_map.clone())
+            .gid_map(ns.gid_map.clone())
+            .id_map_helpers(ns.id_map_helpers);
+    } else if plan.rootless && ns.is_new(Namespace::User) {
         let uid = nix::unistd::geteuid().as_raw();
         let gid = nix::unistd::getegid().as_raw();
         command = command

@@ -35,7 +35,7 @@ impl StateDir {
             .create(root)
             .with_context(|| format!("creating the state root {}", root.display()))?;
         let path = root.join(id);
-        match fs::DirBuilder::new().mode(0o700).create(&path) {
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {

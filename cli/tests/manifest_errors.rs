@@ -235,3 +235,23 @@ fn rlimit_mistakes() {
          cove: error: DIR/m.toml:7:17: `security.oom_score_adj`: 5000 is out of range -1000..=1000\n"
     );
 }
+
+#[test]
+fn id_maps_only_for_the_user_namespace_and_only_valid_ones() {
+    let text = format!(
+        "{PROCESS}[rootfs]\nhost = true\n[namespaces]\nnet = {{ uid_map = [{{ inside = 0, outside = 1, count = 1 }}] }}\n\
+         user = {{ uid_map = [{{ inside = 0, outside = 100000, count = 10 }}, {{ inside = 5, outside = 200000, count = 10 }}] }}\n"
+    );
+    let (_, stderr, _d) = check("m.toml", &text);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(
+        lines[0].starts_with("cove: error: DIR/m.toml:7:8: `namespaces.user.uid_map`: "),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[1],
+        "cove: error: DIR/m.toml:6:7: `namespaces.net`: only the user namespace takes id maps"
+    );
+    assert_eq!(lines[2], "  help: use `net = true`, `false` or a path");
+}

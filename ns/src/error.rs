@@ -63,6 +63,29 @@ pub enum NsError {
         #[source]
         source: io::Error,
     },
+    /// A setuid helper (`newuidmap`/`newgidmap` from shadow's `uidmap` package) could not be started.
+    #[error("run {program} for process {pid} (is the `uidmap` package installed?)")]
+    StartIdMapHelper {
+        /// `newuidmap` or `newgidmap`.
+        program: &'static str,
+        /// The process whose user namespace is mapped.
+        pid: Pid,
+        /// Why it could not start.
+        #[source]
+        source: io::Error,
+    },
+    /// A setuid helper refused the mapping (most often: the ranges are not in /etc/subuid or /etc/subgid).
+    #[error("{program} {args} failed ({status}): {stderr}")]
+    IdMapHelperFailed {
+        /// `newuidmap` or `newgidmap`.
+        program: &'static str,
+        /// Its arguments.
+        args: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// What it printed on stderr.
+        stderr: String,
+    },
     /// Writing `deny` to `/proc/<pid>/setgroups` failed.
     #[error("write deny to /proc/{pid}/setgroups (user namespace)")]
     DenySetgroups {
@@ -118,6 +141,8 @@ impl NsError {
             NsError::Open { kind, .. } | NsError::Join { kind, .. } => Some(*kind),
             NsError::InvalidIdMap { .. }
             | NsError::WriteIdMap { .. }
+            | NsError::StartIdMapHelper { .. }
+            | NsError::IdMapHelperFailed { .. }
             | NsError::DenySetgroups { .. } => Some(Namespace::User),
             NsError::SetHostname { .. } | NsError::SetDomainname { .. } => Some(Namespace::Uts),
             NsError::InvalidTimeOffset { .. } | NsError::WriteTimeOffsets { .. } => {

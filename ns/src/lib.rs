@@ -30,7 +30,10 @@ mod sys;
 mod time;
 
 pub use error::NsError;
-pub use idmap::{format_id_maps, validate_id_maps, IdMap, IdMapProblem, MAX_ID_MAP_LINES};
+pub use idmap::{
+    format_id_maps, id_map_helper_args, validate_id_maps, write_id_maps_with_helpers, IdMap,
+    IdMapProblem, MAX_ID_MAP_LINES,
+};
 pub use kind::{Namespace, ParseNamespaceError};
 pub use ops::{
     deny_setgroups, join, set_domainname, set_hostname, unshare, write_gid_map, write_uid_map,

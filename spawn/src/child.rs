@@ -66,6 +66,9 @@ pub(crate) struct ChildContext {
 
 /// The steps after release.
 pub(crate) struct Release {
+    /// A new user namespace maps uid 0 and gid 0: become them before the setup, so files the setup creates
+    /// (mount targets, …) belong to the namespace's root even when the runtime's own ids are unmapped.
+    pub(crate) become_userns_root: bool,
     pub(crate) setup: Option<ChildStep>,
     pub(crate) user: Option<User>,
     pub(crate) cwd: Option<CString>,
@@ -241,6 +244,13 @@ fn fork_final(sock: BorrowedFd<'_>, clone3: bool, release: Release) -> Result<In
 
 fn after_release(release: Release) -> Result<Infallible, Stop> {
     make_undumpable()?;
+    if release.become_userns_root {
+        sys::set_credentials(&[], 0, 0).map_err(|(stage, errno)| {
+            ChildError::from_errno(stage, errno, "become root of the new user namespace")
+        })?;
+        // A credential change clears the parent-death signal.
+        set_parent_death_signal()?;
+    }
     if let Some(setup) = release.setup {
         setup()?;
     }

@@ -47,6 +47,7 @@ pub struct Command {
     joins: Vec<(Namespace, PathBuf)>,
     uid_map: Option<Vec<IdMap>>,
     gid_map: Option<Vec<IdMap>>,
+    id_map_helpers: bool,
     time_offsets: Option<(TimeOffset, TimeOffset)>,
     cgroup: Option<OwnedFd>,
     setup: Option<ChildStep>,
@@ -70,6 +71,7 @@ impl Command {
             joins: Vec::new(),
             uid_map: None,
             gid_map: None,
+            id_map_helpers: false,
             time_offsets: None,
             cgroup: None,
             setup: None,
@@ -125,6 +127,13 @@ impl Command {
     /// caller is not root, `setgroups` is denied first (the kernel requires it).
     pub fn gid_map(mut self, maps: Vec<IdMap>) -> Self {
         self.gid_map = Some(maps);
+        self
+    }
+
+    /// Writes the maps through the setuid helpers `newuidmap`/`newgidmap` (checked against `/etc/subuid` and
+    /// `/etc/subgid`) instead of directly: how an unprivileged caller maps ranges beyond its own ids.
+    pub fn id_map_helpers(mut self, yes: bool) -> Self {
+        self.id_map_helpers = yes;
         self
     }
 
@@ -228,6 +237,13 @@ impl Command {
             gid: Gid::from_raw(gid),
             groups: groups.into_iter().map(Gid::from_raw).collect(),
         });
+        let maps_root = |maps: &Option<Vec<IdMap>>| {
+            maps.as_ref()
+                .is_none_or(|m| m.iter().any(|r| r.inside == 0))
+        };
+        let become_userns_root = self.new_namespaces.contains(Namespace::User)
+            && maps_root(&self.uid_map)
+            && maps_root(&self.gid_map);
         let plan = ParentPlan {
             new_namespaces: self.new_namespaces,
             staged,
@@ -235,11 +251,13 @@ impl Command {
             use_clone3: self.use_clone3,
             uid_map: self.uid_map,
             gid_map: self.gid_map,
+            id_map_helpers: self.id_map_helpers,
             time_offsets,
             cgroup: self.cgroup,
             forward_signals: self.forward_signals,
         };
         let release = Release {
+            become_userns_root,
             setup: self.setup,
             user,
             cwd,
@@ -279,6 +297,7 @@ impl fmt::Debug for Command {
             .field("joins", &self.joins)
             .field("uid_map", &self.uid_map)
             .field("gid_map", &self.gid_map)
+            .field("id_map_helpers", &self.id_map_helpers)
             .field("time_offsets", &self.time_offsets)
             .field("cgroup", &self.cgroup)
             .field("setup", &self.setup.is_some())
@@ -355,6 +374,7 @@ struct ParentPlan {
     use_clone3: bool,
     uid_map: Option<Vec<IdMap>>,
     gid_map: Option<Vec<IdMap>>,
+    id_map_helpers: bool,
     time_offsets: Option<(TimeOffset, TimeOffset)>,
     cgroup: Option<OwnedFd>,
     forward_signals: bool,
@@ -544,6 +564,9 @@ fn write_id_maps(plan: &ParentPlan, pid: Pid) -> Result<(), SpawnError> {
         .clone()
         .unwrap_or_else(|| vec![IdMap::single(0, Gid::effective().as_raw())]);
     let map_err = |source| SpawnError::IdMap { pid, source };
+    if plan.id_map_helpers {
+        return cove_ns::write_id_maps_with_helpers(pid, &uid_map, &gid_map).map_err(map_err);
+    }
     cove_ns::write_uid_map(pid, &uid_map).map_err(map_err)?;
     if !euid.is_root() {
         cove_ns::deny_setgroups(pid).map_err(map_err)?;
