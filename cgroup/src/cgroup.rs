@@ -20,7 +20,7 @@ use crate::fsutil::{self, write};
 use crate::layout::{Layout, LayoutKind, Version};
 use crate::resources::{CpuResources, MemoryResources, Resources};
 use crate::stats::Stats;
-use crate::{v1, v2, validate};
+use crate::{devfilter, devices, v1, v2, validate};
 
 /// How long [`Cgroup::freeze`] waits for the kernel to report the cgroup frozen (or thawed).
 pub const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -353,6 +353,9 @@ impl Cgroup {
     }
 
     fn check_controllers(&self, res: &Resources) -> Result<()> {
+        if !res.devices.is_empty() {
+            self.devices_target()?;
+        }
         let need = Cgroup::needed_controllers(res);
         if need.is_empty() {
             return Ok(());
@@ -470,6 +473,38 @@ impl Cgroup {
 
     // ---- applying ----
 
+    /// Where device rules go: the v1 `devices` hierarchy when it is managed (legacy, hybrid),
+    /// else the cgroup2 directory (unified, or hybrid without a v1 devices hierarchy), where
+    /// they become an eBPF filter.
+    fn devices_target(&self) -> Result<Target<'_>> {
+        if self.kind != LayoutKind::Unified {
+            if let Some(dir) = self.v1_dir("devices") {
+                return Ok(Target::V1(dir));
+            }
+        }
+        match self.v2_dir() {
+            Some(dir) => Ok(Target::V2(dir)),
+            None => Err(CgroupError::ControllerUnavailable {
+                field: "devices",
+                controller: "devices",
+                path: self.v1.first().map(|h| h.root.clone()).unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// How many eBPF device filters are attached directly to this cgroup's v2 directory, or
+    /// `None` when device rules go to the v1 `devices` controller. After [`create`] or
+    /// [`update`] with device rules on v2 it is 1: an update replaces the filter.
+    ///
+    /// [`create`]: Cgroup::create
+    /// [`update`]: Cgroup::update
+    pub fn device_filters(&self) -> Result<Option<usize>> {
+        match self.devices_target() {
+            Ok(Target::V2(dir)) => devfilter::attached_count(dir).map(Some),
+            Ok(Target::V1(_)) | Err(_) => Ok(None),
+        }
+    }
+
     fn target(&self, field: &'static str, v1_name: &'static str) -> Result<Target<'_>> {
         let unavailable = || CgroupError::ControllerUnavailable {
             field,
@@ -539,6 +574,12 @@ impl Cgroup {
             match self.target("net_prio", "net_prio")? {
                 Target::V1(d) => v1::apply_net_prio(d, &res.net_prio)?,
                 Target::V2(_) => return Err(self.unsupported("net_prio.ifpriomap")),
+            }
+        }
+        if !res.devices.is_empty() {
+            match self.devices_target()? {
+                Target::V1(d) => devices::apply_v1(d, &res.devices)?,
+                Target::V2(d) => devfilter::apply(d, &res.devices)?,
             }
         }
         Ok(())

@@ -196,12 +196,47 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    /// Loading the cgroup v2 device filter (an eBPF program) failed.
+    #[error(
+        "cannot load the eBPF device filter ({insns} instructions) for {path}{}",
+        verifier_log(log)
+    )]
+    BpfLoad {
+        /// The cgroup directory it was for.
+        path: PathBuf,
+        /// The program's length.
+        insns: usize,
+        /// The verifier's log, when it gave one.
+        log: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A `bpf(2)` command on a cgroup's device filter failed (attach, detach, query).
+    #[error("{operation} of the eBPF device filter on {path} failed")]
+    Bpf {
+        /// The command, e.g. `"BPF_PROG_ATTACH"`.
+        operation: &'static str,
+        /// The cgroup directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// A path given as a block device is something else.
     #[error("{path} is not a block device")]
     NotBlockDevice {
         /// The path.
         path: PathBuf,
     },
+}
+
+fn verifier_log(log: &str) -> String {
+    if log.is_empty() {
+        String::new()
+    } else {
+        format!("; verifier log:\n{log}")
+    }
 }
 
 /// `Result` with [`CgroupError`].

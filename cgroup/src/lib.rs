@@ -5,7 +5,12 @@
 //!   mount). Layouts can also be built for any root directory, so everything can be tested on
 //!   a temp dir of fake control files.
 //! - [`Resources`] is one version-independent model of the limits (memory, cpu, cpuset, pids,
-//!   io, hugetlb, net_cls/net_prio); [`Stats`] the statistics, with `None` for what a host lacks.
+//!   io, hugetlb, net_cls/net_prio, device access rules); [`Stats`] the statistics, with `None`
+//!   for what a host lacks.
+//! - Device rules ([`DeviceRule`], [`default_container_devices`]) go to the v1 `devices`
+//!   controller, or on cgroup v2 become an eBPF program attached to the cgroup. The `bpf(2)`
+//!   call is the crate's only `unsafe` code, in a private `sys` module (`#![deny(unsafe_code)]`
+//!   everywhere else).
 //! - [`Cgroup`] is the handle: [`create`](Cgroup::create) (validate, create the nested path in
 //!   every hierarchy, apply, roll back on failure), [`add_pid`](Cgroup::add_pid),
 //!   [`dir_fd`](Cgroup::dir_fd) for `CLONE_INTO_CGROUP`, [`update`](Cgroup::update),
@@ -30,18 +35,23 @@
 //! # Ok::<(), cove_cgroup::CgroupError>(())
 //! ```
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod attach;
 mod cgroup;
 mod cpuset;
+mod devfilter;
 mod device;
+mod devices;
 mod error;
 mod fsutil;
 mod layout;
 mod mountinfo;
 mod resources;
 mod stats;
+// The bpf(2) system call for the v2 device filter: see the module's documentation.
+#[allow(unsafe_code)]
+mod sys;
 mod v1;
 mod v2;
 mod validate;
@@ -50,6 +60,9 @@ pub use attach::SelfAttach;
 pub use cgroup::{Cgroup, FREEZE_TIMEOUT, KILL_TIMEOUT, REMOVE_TIMEOUT};
 pub use cpuset::parse_cpuset;
 pub use device::device_numbers;
+pub use devices::{
+    default_container_devices, DeviceKind, DeviceRule, MAX_DEVICE_MAJOR, MAX_DEVICE_MINOR,
+};
 pub use error::{CgroupError, Result};
 pub use layout::{Hierarchy, Layout, LayoutKind, Version, DEFAULT_BLOCK_DEVICES, DEFAULT_ROOT};
 /// The signal type of [`Cgroup::signal`] (re-exported from `nix`).

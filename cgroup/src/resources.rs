@@ -42,6 +42,12 @@ pub struct Resources {
     pub net_cls_classid: Option<u32>,
     /// v1 `net_prio.ifpriomap` entries (only where the net_prio controller is mounted).
     pub net_prio: Vec<NetPriority>,
+    /// Device access rules, applied in order (empty: leave device access alone). v1: written
+    /// to `devices.allow` / `devices.deny`; v2: compiled into an eBPF device filter attached
+    /// to the cgroup. Containers normally get [`default_container_devices`].
+    ///
+    /// [`default_container_devices`]: crate::default_container_devices
+    pub devices: Vec<crate::devices::DeviceRule>,
 }
 
 /// Memory limits, in bytes.

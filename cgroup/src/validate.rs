@@ -21,7 +21,8 @@ pub(crate) fn values(res: &Resources, version: Version) -> Result<()> {
     pids(res)?;
     io(res)?;
     hugetlb(res)?;
-    net(res, version)
+    net(res, version)?;
+    crate::devices::validate(&res.devices)
 }
 
 fn memory(res: &Resources, version: Version) -> Result<()> {

@@ -377,6 +377,45 @@ fn v2_failed_create_removes_what_it_created() {
 }
 
 #[test]
+fn v2_device_rules_are_validated_then_need_bpf() {
+    let (_tmp, layout, root) = v2_tree("web");
+    let bad = Resources {
+        devices: vec![
+            DeviceRule::deny_all(),
+            DeviceRule::allow(DeviceKind::Block, Some(8), None, "rx"),
+        ],
+        ..Default::default()
+    };
+    let err = Cgroup::create(&layout, "cove/new", &bad).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            CgroupError::InvalidResource {
+                field: "devices",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(text.contains("rule 1: allow b 8:* rx"), "{text}");
+    assert!(!root.join("cove/new").exists(), "nothing created");
+    // A fake directory is no cgroup: the bpf(2) query or load fails (EBADF, or EPERM when not
+    // root), the error names the operation, and the new directory is removed again.
+    let good = Resources {
+        devices: default_container_devices(),
+        ..Default::default()
+    };
+    let err = Cgroup::create(&layout, "cove/new", &good).unwrap_err();
+    assert!(
+        matches!(err, CgroupError::Bpf { .. } | CgroupError::BpfLoad { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("eBPF device filter"), "{err}");
+    assert!(!root.join("cove/new").exists(), "rolled back");
+}
+
+#[test]
 fn v2_missing_hugetlb_size_is_a_clear_error() {
     let (_tmp, layout, _root) = v2_tree("web");
     let res = Resources {
@@ -580,6 +619,7 @@ fn v1_tree(leaf: &str) -> (TempDir, Vec<Hierarchy>, PathBuf) {
             ],
         ),
         ("freezer", &["freezer"], &[("freezer.state", "THAWED\n")]),
+        ("devices", &["devices"], &[("devices.allow", ""), ("devices.deny", ""), ("devices.list", "a *:* rwm\n")]),
         ("hugetlb", &["hugetlb"], &[("hugetlb.2MB.limit_in_bytes", "9223372036854771712\n")]),
         ("net_cls,net_prio", &["net_cls", "net_prio"], &[("net_cls.classid", "0\n"), ("net_prio.ifpriomap", "lo 0\n")]),
     ];
@@ -645,6 +685,10 @@ fn v1_resources() -> Resources {
             interface: "eth0".into(),
             priority: 5,
         }],
+        devices: vec![
+            DeviceRule::deny_all(),
+            DeviceRule::allow(DeviceKind::Char, Some(1), Some(3), "rwm"),
+        ],
     }
 }
 
@@ -696,7 +740,11 @@ fn v1_create_writes_every_controller_file() {
         !root.join("systemd/cove").exists(),
         "name=systemd is never touched"
     );
-    assert_eq!(cg.dirs().len(), 8);
+    // The fake control files keep the last write: the deny-all went first as plain "a".
+    assert_eq!(get(&d("devices"), "devices.deny"), "a");
+    assert_eq!(get(&d("devices"), "devices.allow"), "c 1:3 rwm");
+    assert_eq!(cg.device_filters().unwrap(), None, "v1: no eBPF");
+    assert_eq!(cg.dirs().len(), 9);
     assert_eq!(cg.v1_dir("cpuacct"), Some(d("cpu,cpuacct").as_path()));
 }
 
@@ -1111,4 +1159,53 @@ fn hybrid_uses_v1_controllers_and_tracks_in_unified() {
     );
     assert!(!unified.join("fresh").exists());
     assert!(!root.join("memory/fresh").exists());
+    // Device rules go to the v1 devices hierarchy, not to an eBPF filter on the tracking dir.
+    cg.update(&Resources {
+        devices: default_container_devices(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        get(&root.join("devices/cove/web"), "devices.allow"),
+        "c 10:200 rwm"
+    );
+    assert_eq!(cg.device_filters().unwrap(), None);
+}
+
+#[test]
+fn hybrid_without_a_v1_devices_hierarchy_uses_the_tracking_dir() {
+    let (tmp, hierarchies, block) = v1_tree("web");
+    let root = tmp.path().join("cgroup");
+    let unified = root.join("unified");
+    put(&unified.join("cove/web"), &[("cgroup.procs", "")]);
+    let no_devices: Vec<Hierarchy> = hierarchies
+        .into_iter()
+        .filter(|h| !h.has("devices"))
+        .collect();
+    let res = Resources {
+        devices: default_container_devices(),
+        ..Default::default()
+    };
+    // The eBPF path is taken (and fails on a fake directory), the v1 files are not written.
+    let hybrid = Layout::hybrid(no_devices.clone(), &unified).with_block_devices(&block);
+    let err = Cgroup::create(&hybrid, "cove/web", &res).unwrap_err();
+    assert!(
+        matches!(err, CgroupError::Bpf { .. } | CgroupError::BpfLoad { .. }),
+        "{err}"
+    );
+    assert_eq!(get(&root.join("devices/cove/web"), "devices.allow"), "");
+    // Legacy without a devices hierarchy and without cgroup2: refused before anything.
+    let legacy = Layout::legacy(no_devices).with_block_devices(&block);
+    let err = Cgroup::create(&legacy, "cove/other", &res).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CgroupError::ControllerUnavailable {
+                field: "devices",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!root.join("memory/cove/other").exists());
 }
