@@ -1,1 +1,98 @@
-//! cove-seccomp: seccomp filters for containers.
+//! Seccomp filters for cove containers, in pure Rust (no libseccomp).
+//!
+//! - [`SeccompProfile`]: the Docker/OCI profile JSON format ([`SeccompProfile::from_file`]), and
+//!   Docker's default profile built in Rust ([`SeccompProfile::docker_default`]).
+//! - [`Filter::compile`]: turns a profile into one classic-BPF program for the native
+//!   architecture (x86_64 or aarch64), selecting Docker's `includes`/`excludes` rules by the kept
+//!   capabilities. Pure: no syscalls. The argument comparisons are compiled by the
+//!   [`seccompiler`] crate.
+//! - [`Filter::apply`]: installs it (`seccomp(SECCOMP_SET_MODE_FILTER)`); needs `no_new_privs`
+//!   or `CAP_SYS_ADMIN`.
+//! - [`Profile`]: the manifest's `[security] seccomp = "default" | "unconfined" | "<path>"`.
+//!
+//! ```
+//! use cove_seccomp::{Profile, Verdict};
+//!
+//! let kept_caps = vec!["CAP_CHOWN".to_owned(), "CAP_NET_BIND_SERVICE".to_owned()];
+//! let filter = Profile::from_setting("default").unwrap().compile(&kept_caps).unwrap().unwrap();
+//! // clone without namespace flags is allowed, with CLONE_NEWUSER it is not.
+//! let flags = libc::SIGCHLD as u64;
+//! assert_eq!(filter.check("clone", [flags, 0, 0, 0, 0, 0]), Some(Verdict::Allow));
+//! let flags = flags | libc::CLONE_NEWUSER as u64;
+//! assert_eq!(filter.check("clone", [flags, 0, 0, 0, 0, 0]), Some(Verdict::Errno(1)));
+//! // In the container process, last step before execve (after no_new_privs):
+//! // filter.apply()?;
+//! ```
+//!
+//! # Semantics
+//!
+//! - Rules with argument filters are checked first, in profile order; the first whose conditions
+//!   all hold (AND) decides. Otherwise the first rule without arguments for that syscall decides,
+//!   otherwise `defaultAction`. This is how libseccomp orders a syscall's rules.
+//! - Comparisons are 64 bits wide, as libseccomp's on 64-bit architectures.
+//! - Only the native architecture is filtered: processes of other ABIs (i386 binaries on x86_64,
+//!   x32 syscalls, arm32 on aarch64) are killed, whatever the profile's `architectures`/`archMap`
+//!   say. Docker's profile would allow them.
+//! - `SCMP_ACT_NOTIFY` (seccomp user notification) is rejected with
+//!   [`SeccompError::UnsupportedAction`]. Profile `flags` and `listenerPath` are ignored.
+#![deny(missing_docs)]
+
+mod action;
+mod arch;
+mod docker;
+mod error;
+mod filter;
+mod profile;
+mod sys;
+mod table;
+
+use std::path::Path;
+
+pub use arch::Arch;
+pub use error::SeccompError;
+pub use filter::{Filter, Verdict};
+pub use profile::{ArchMap, ArgFilter, Conditions, KernelVersion, SeccompProfile, SyscallRule};
+
+impl SeccompProfile {
+    /// Docker's default profile (moby `profiles/seccomp/default.json`): an allow-list, EPERM for
+    /// the rest, ENOSYS for `clone3`, argument filters for `personality`, `clone` and `socket`
+    /// (no AF_VSOCK), and syscall groups allowed only with a kept capability (CAP_SYS_ADMIN:
+    /// mount, unshare, setns…; CAP_SYS_PTRACE: ptrace, process_vm_*; CAP_SYS_MODULE; CAP_SYS_BOOT;
+    /// CAP_SYS_TIME; …).
+    pub fn docker_default() -> Self {
+        docker::default_profile()
+    }
+}
+
+/// The manifest's seccomp setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Docker's default profile.
+    Default,
+    /// No filter at all.
+    Unconfined,
+    /// A profile read from a JSON file.
+    Custom(SeccompProfile),
+}
+
+impl Profile {
+    /// Parses `"default"`, `"unconfined"` or a path to a profile JSON file (read now; relative
+    /// paths are relative to the current directory, so resolve them first).
+    pub fn from_setting(setting: &str) -> Result<Self, SeccompError> {
+        match setting {
+            "default" => Ok(Self::Default),
+            "unconfined" => Ok(Self::Unconfined),
+            path => SeccompProfile::from_file(Path::new(path)).map(Self::Custom),
+        }
+    }
+
+    /// Compiles the profile for the kept capabilities (see [`Filter::compile`]); `None` for
+    /// [`Profile::Unconfined`].
+    pub fn compile(&self, caps: &[String]) -> Result<Option<Filter>, SeccompError> {
+        match self {
+            Self::Default => Filter::compile(&SeccompProfile::docker_default(), caps).map(Some),
+            Self::Unconfined => Ok(None),
+            Self::Custom(profile) => Filter::compile(profile, caps).map(Some),
+        }
+    }
+}

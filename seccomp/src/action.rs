@@ -1,0 +1,165 @@
+//! Mapping of the profile's action and operator strings to seccompiler's types.
+
+use seccompiler::{SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition};
+
+use crate::profile::ArgFilter;
+use crate::SeccompError;
+
+/// The errno of an `SCMP_ACT_ERRNO` without `errnoRet` (as runc: EPERM).
+const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
+
+/// Parses an action string of the profile (`rule` names its place for the error).
+///
+/// `SCMP_ACT_KILL` is libseccomp's alias of `SCMP_ACT_KILL_THREAD`.
+pub(crate) fn parse(
+    action: &str,
+    errno_ret: Option<u32>,
+    rule: &str,
+) -> Result<SeccompAction, SeccompError> {
+    let ret = errno_ret.unwrap_or(DEFAULT_ERRNO);
+    Ok(match action {
+        "SCMP_ACT_ALLOW" => SeccompAction::Allow,
+        "SCMP_ACT_ERRNO" => SeccompAction::Errno(ret),
+        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => SeccompAction::KillThread,
+        "SCMP_ACT_KILL_PROCESS" => SeccompAction::KillProcess,
+        "SCMP_ACT_LOG" => SeccompAction::Log,
+        "SCMP_ACT_TRACE" => SeccompAction::Trace(ret),
+        "SCMP_ACT_TRAP" => SeccompAction::Trap,
+        "SCMP_ACT_NOTIFY" => {
+            return Err(SeccompError::UnsupportedAction {
+                rule: rule.to_owned(),
+                action: action.to_owned(),
+            })
+        }
+        _ => {
+            return Err(SeccompError::UnknownAction {
+                rule: rule.to_owned(),
+                action: action.to_owned(),
+            })
+        }
+    })
+}
+
+/// Translates one argument filter (`arg` is its position in the rule's `args`).
+///
+/// Comparisons are 64 bits wide, as libseccomp makes them on 64-bit architectures; for
+/// `SCMP_CMP_MASKED_EQ` `value` is the mask and `valueTwo` the expected masked value.
+pub(crate) fn condition(
+    filter: &ArgFilter,
+    arg: usize,
+    rule: &str,
+) -> Result<SeccompCondition, SeccompError> {
+    let op = match filter.op.as_str() {
+        "SCMP_CMP_EQ" => SeccompCmpOp::Eq,
+        "SCMP_CMP_NE" => SeccompCmpOp::Ne,
+        "SCMP_CMP_LT" => SeccompCmpOp::Lt,
+        "SCMP_CMP_LE" => SeccompCmpOp::Le,
+        "SCMP_CMP_GT" => SeccompCmpOp::Gt,
+        "SCMP_CMP_GE" => SeccompCmpOp::Ge,
+        "SCMP_CMP_MASKED_EQ" => SeccompCmpOp::MaskedEq(filter.value),
+        _ => {
+            return Err(SeccompError::UnknownOperator {
+                rule: rule.to_owned(),
+                arg,
+                op: filter.op.clone(),
+            })
+        }
+    };
+    let value = match op {
+        SeccompCmpOp::MaskedEq(_) => filter.value_two,
+        _ => filter.value,
+    };
+    let index = u8::try_from(filter.index)
+        .ok()
+        .filter(|i| *i <= 5)
+        .ok_or_else(|| SeccompError::ArgumentIndex {
+            rule: rule.to_owned(),
+            arg,
+            index: filter.index,
+        })?;
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value).map_err(|source| {
+        SeccompError::Backend {
+            rule: rule.to_owned(),
+            source,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arg(op: &str, value: u64, value_two: u64) -> ArgFilter {
+        ArgFilter {
+            index: 1,
+            value,
+            value_two,
+            op: op.to_owned(),
+        }
+    }
+
+    #[test]
+    fn actions_map_to_seccompiler() {
+        let cases = [
+            ("SCMP_ACT_ALLOW", None, SeccompAction::Allow),
+            ("SCMP_ACT_ERRNO", None, SeccompAction::Errno(1)),
+            ("SCMP_ACT_ERRNO", Some(38), SeccompAction::Errno(38)),
+            ("SCMP_ACT_KILL", None, SeccompAction::KillThread),
+            ("SCMP_ACT_KILL_THREAD", None, SeccompAction::KillThread),
+            ("SCMP_ACT_KILL_PROCESS", None, SeccompAction::KillProcess),
+            ("SCMP_ACT_LOG", None, SeccompAction::Log),
+            ("SCMP_ACT_TRACE", Some(7), SeccompAction::Trace(7)),
+            ("SCMP_ACT_TRAP", None, SeccompAction::Trap),
+        ];
+        for (text, errno, want) in cases {
+            assert_eq!(parse(text, errno, "r").unwrap(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_unsupported_actions_name_the_rule() {
+        let err = parse("SCMP_ACT_ALOW", None, "syscalls[2] (read)").unwrap_err();
+        assert!(matches!(&err, SeccompError::UnknownAction { rule, action }
+            if rule == "syscalls[2] (read)" && action == "SCMP_ACT_ALOW"));
+        assert_eq!(
+            err.to_string(),
+            "seccomp profile syscalls[2] (read): unknown action \"SCMP_ACT_ALOW\""
+        );
+        let err = parse("SCMP_ACT_NOTIFY", None, "syscalls[0] (bind)").unwrap_err();
+        assert!(matches!(err, SeccompError::UnsupportedAction { .. }));
+    }
+
+    #[test]
+    fn operators_map_to_seccompiler() {
+        let cases = [
+            ("SCMP_CMP_EQ", SeccompCmpOp::Eq, 5),
+            ("SCMP_CMP_NE", SeccompCmpOp::Ne, 5),
+            ("SCMP_CMP_LT", SeccompCmpOp::Lt, 5),
+            ("SCMP_CMP_LE", SeccompCmpOp::Le, 5),
+            ("SCMP_CMP_GT", SeccompCmpOp::Gt, 5),
+            ("SCMP_CMP_GE", SeccompCmpOp::Ge, 5),
+            // MASKED_EQ: value is the mask, valueTwo the expected result.
+            ("SCMP_CMP_MASKED_EQ", SeccompCmpOp::MaskedEq(5), 9),
+        ];
+        for (text, op, value) in cases {
+            let got = condition(&arg(text, 5, 9), 0, "r").unwrap();
+            let want = SeccompCondition::new(1, SeccompCmpArgLen::Qword, op, value).unwrap();
+            assert_eq!(got, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_operator_and_index_are_errors() {
+        let err = condition(&arg("SCMP_CMP_LIKE", 1, 0), 2, "syscalls[4] (clone)").unwrap_err();
+        assert!(
+            matches!(&err, SeccompError::UnknownOperator { rule, arg: 2, op }
+            if rule == "syscalls[4] (clone)" && op == "SCMP_CMP_LIKE")
+        );
+        let mut bad = arg("SCMP_CMP_EQ", 1, 0);
+        bad.index = 6;
+        assert!(matches!(
+            condition(&bad, 0, "r").unwrap_err(),
+            SeccompError::ArgumentIndex { index: 6, .. }
+        ));
+    }
+}
