@@ -7,6 +7,7 @@ use std::path::Path;
 pub mod cgroups;
 pub mod check;
 pub mod diagnostic;
+pub mod doctor;
 pub mod landlock;
 pub mod manifest;
 pub mod plan;
