@@ -36,14 +36,17 @@
 //! // In the container's process, after no_new_privs: `plan.apply()?`, then exec.
 //! ```
 
-use std::os::fd::AsFd;
+use std::error::Error;
+use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
 use landlock::{
-    make_bitflags, Access, AccessFs, BitFlags, PathBeneath, PathFd, PathFdError, Ruleset,
-    RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetError, RulesetStatus, ABI,
+    make_bitflags, Access, AccessFs, BitFlags, PathBeneath, Ruleset, RulesetAttr, RulesetCreated,
+    RulesetCreatedAttr, RulesetError, RulesetStatus, ABI,
 };
-use nix::sys::stat::{fstat, SFlag};
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::{fstat, Mode, SFlag};
 
 /// The Landlock ABI cove is written and tested against: its file-system rights are the ones handled.
 ///
@@ -98,7 +101,7 @@ pub enum LandlockError {
         path: PathBuf,
         /// The failed `open(O_PATH)`.
         #[source]
-        source: PathFdError,
+        source: nix::Error,
     },
     /// `fstat` of a listed path failed (to tell a file from a directory).
     #[error("landlock: stat the {list} path {path}")]
@@ -113,7 +116,7 @@ pub enum LandlockError {
     },
     /// `landlock_create_ruleset` failed.
     #[error("landlock: create the ruleset")]
-    CreateRuleset(#[source] RulesetError),
+    CreateRuleset(#[source] io::Error),
     /// `landlock_add_rule` failed for a path.
     #[error("landlock: add the {list} rule for {path}")]
     AddRule {
@@ -123,11 +126,11 @@ pub enum LandlockError {
         path: PathBuf,
         /// The failed `landlock_add_rule`.
         #[source]
-        source: RulesetError,
+        source: io::Error,
     },
     /// `landlock_restrict_self` failed; it needs `no_new_privs` or `CAP_SYS_ADMIN` (`EPERM` otherwise).
     #[error("landlock: restrict the process (needs no_new_privs or CAP_SYS_ADMIN)")]
-    RestrictSelf(#[source] RulesetError),
+    RestrictSelf(#[source] io::Error),
     /// The kernel has no Landlock (not built in, or not enabled at boot with `lsm=`): rules were asked for,
     /// so the container must not run.
     #[error(
@@ -180,7 +183,7 @@ impl LandlockPlan {
         let status = ruleset
             .no_new_privs(false)
             .restrict_self()
-            .map_err(LandlockError::RestrictSelf)?;
+            .map_err(|e| LandlockError::RestrictSelf(os_error(e)))?;
         status_of(status.ruleset)
     }
 
@@ -216,7 +219,7 @@ fn validate_path(path: &Path) -> Result<(), &'static str> {
 struct OpenRule {
     list: &'static str,
     path: PathBuf,
-    fd: PathFd,
+    fd: OwnedFd,
     access: BitFlags<AccessFs>,
 }
 
@@ -228,12 +231,13 @@ impl OpenRule {
         path: &Path,
         access: BitFlags<AccessFs>,
     ) -> Result<OpenRule, LandlockError> {
-        let fd = PathFd::new(path).map_err(|source| LandlockError::OpenPath {
+        let flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+        let fd = open(path, flags, Mode::empty()).map_err(|source| LandlockError::OpenPath {
             list,
             path: path.to_path_buf(),
             source,
         })?;
-        let stat = fstat(fd.as_fd()).map_err(|source| LandlockError::StatPath {
+        let stat = fstat(&fd).map_err(|source| LandlockError::StatPath {
             list,
             path: path.to_path_buf(),
             source,
@@ -257,7 +261,11 @@ impl OpenRule {
         } = self;
         ruleset
             .add_rule(PathBeneath::new(fd, access))
-            .map_err(|source| LandlockError::AddRule { list, path, source })
+            .map_err(|e| LandlockError::AddRule {
+                list,
+                path,
+                source: os_error(e),
+            })
     }
 }
 
@@ -275,7 +283,23 @@ fn create_ruleset() -> Result<RulesetCreated, LandlockError> {
     Ruleset::default()
         .handle_access(AccessFs::from_all(TARGET_ABI))
         .and_then(Ruleset::create)
-        .map_err(LandlockError::CreateRuleset)
+        .map_err(|e| LandlockError::CreateRuleset(os_error(e)))
+}
+
+/// The system call error inside a `landlock` crate error (whose own message repeats it), or the crate error
+/// itself when no system call failed.
+fn os_error(err: RulesetError) -> io::Error {
+    let mut current: Option<&(dyn Error + 'static)> = Some(&err);
+    while let Some(e) = current {
+        if let Some(code) = e
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
+            return io::Error::from_raw_os_error(code);
+        }
+        current = e.source();
+    }
+    io::Error::other(err)
 }
 
 /// Our status for the kernel's enforcement: not enforced at all is an error.
@@ -392,5 +416,9 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains(&missing.display().to_string()));
+        assert_eq!(
+            err.source().and_then(|s| s.downcast_ref::<nix::Error>()),
+            Some(&nix::Error::ENOENT)
+        );
     }
 }
