@@ -223,6 +223,11 @@ impl Cgroup {
     /// Validates `res` and applies it to the live cgroup. Only the fields that are set are
     /// written. Values are checked before the first write; a value the kernel still refuses
     /// leaves the fields before it applied (there is no rollback of a live cgroup).
+    ///
+    /// Non-empty `devices` replace the device rules: on v1 the whole list is written again (the
+    /// processes briefly see the deny-all alone, and the kernel refuses `a` rules while the
+    /// cgroup has child cgroups); on v2 the new eBPF filter is attached before the old one is
+    /// detached.
     pub fn update(&self, res: &Resources) -> Result<()> {
         self.validate(res)?;
         self.apply(res)
