@@ -734,6 +734,10 @@ struct UsernsFacts {
     root: bool,
 }
 
+const APPARMOR_FIX: &str = "sysctl kernel.apparmor_restrict_unprivileged_userns=0 (persist it in \
+    /etc/sysctl.d/), or install an AppArmor profile for cove that allows `userns,` (like the ones \
+    in /etc/apparmor.d/ for other runtimes)";
+
 impl UsernsFacts {
     fn judge(&self) -> Check {
         if self.max == Some(0) {
@@ -752,43 +756,55 @@ impl UsernsFacts {
             )
             .with_fix("sysctl kernel.unprivileged_userns_clone=1 (persist it in /etc/sysctl.d/)");
         }
-        if let Err(e) = &self.probe {
-            return Check::new(
+        let apparmor = self.apparmor_restrict == Some(1) && !self.root;
+        match &self.probe {
+            Err(e @ ProbeError::Fork(_)) => {
+                Check::new(USER_NAMESPACES, Status::Unknown, e.to_string())
+            }
+            Err(e @ ProbeError::UidMap(_)) if apparmor => Check::new(
                 USER_NAMESPACES,
-                Status::Fail,
-                format!("unshare(CLONE_NEWUSER) in a child failed: {e}"),
+                Status::Warn,
+                format!("{e}: AppArmor restricts unprivileged user namespaces, rootless containers will fail"),
             )
-            .with_fix("enable CONFIG_USER_NS, raise user.max_user_namespaces, or allow unshare in the seccomp/LSM policy that confines cove");
-        }
-        let max = self
-            .max
-            .map_or_else(|| "unknown".to_owned(), |m| m.to_string());
-        if self.apparmor_restrict == Some(1) && !self.root {
-            return Check::new(
+            .with_fix(APPARMOR_FIX),
+            Err(e) => Check::new(USER_NAMESPACES, Status::Fail, e.to_string()).with_fix(
+                "enable CONFIG_USER_NS, raise user.max_user_namespaces, or allow unshare and \
+                 uid_map writes in the seccomp/LSM policy that confines cove",
+            ),
+            Ok(()) if apparmor => Check::new(
                 USER_NAMESPACES,
                 Status::Warn,
                 format!(
-                    "unshare(CLONE_NEWUSER) works (max {max}) but AppArmor restricts unprivileged \
-                     user namespaces: no capabilities inside, so rootless mounts will fail"
+                    "{} but kernel.apparmor_restrict_unprivileged_userns is 1: rootless \
+                     containers may get no capabilities inside",
+                    self.works()
                 ),
             )
-            .with_fix(
-                "sysctl kernel.apparmor_restrict_unprivileged_userns=0, or install an AppArmor \
-                 profile for cove with `userns,` (see /etc/apparmor.d/ for examples)",
-            );
+            .with_fix(APPARMOR_FIX),
+            Ok(()) => Check::ok(USER_NAMESPACES, self.works()),
         }
-        Check::ok(
-            USER_NAMESPACES,
-            format!("unshare(CLONE_NEWUSER) works in a child (max_user_namespaces {max})"),
+    }
+
+    fn works(&self) -> String {
+        let max = self
+            .max
+            .map_or_else(|| "unknown".to_owned(), |m| m.to_string());
+        format!(
+            "unshare(CLONE_NEWUSER) and writing its own uid_map work in a child \
+             (max_user_namespaces {max})"
         )
     }
 }
 
-/// Why a probe in a forked child could not tell success.
+/// Why the user-namespace probe in a forked child failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ProbeError {
-    /// The probed call (or the fork) failed with this errno.
-    Errno(Errno),
+    /// fork or waitpid failed: the probe could not run.
+    Fork(Errno),
+    /// `unshare(CLONE_NEWUSER)` failed with this errno.
+    Unshare(Errno),
+    /// The namespace was created but writing its own `uid_map` failed (e.g. AppArmor's restriction).
+    UidMap(Errno),
     /// The child was killed by this signal number (e.g. by a seccomp filter).
     Signal(i32),
 }
@@ -796,8 +812,13 @@ enum ProbeError {
 impl fmt::Display for ProbeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProbeError::Errno(e) => write!(f, "{e}"),
-            ProbeError::Signal(s) => write!(f, "child killed by signal {s}"),
+            ProbeError::Fork(e) => write!(f, "fork/wait for the probe failed: {e}"),
+            ProbeError::Unshare(e) => write!(f, "unshare(CLONE_NEWUSER) in a child failed: {e}"),
+            ProbeError::UidMap(e) => write!(
+                f,
+                "unshare(CLONE_NEWUSER) worked but writing the child's own uid_map failed: {e}"
+            ),
+            ProbeError::Signal(s) => write!(f, "the probe child was killed by signal {s}"),
         }
     }
 }
@@ -824,29 +845,52 @@ fn helper_privilege(path: &Path) -> Option<&'static str> {
 }
 
 fn check_uidmap_helpers(euid: Uid) -> Check {
+    let helpers: Vec<Helper> = ["newuidmap", "newgidmap"]
+        .into_iter()
+        .map(|name| {
+            let path = find_helper(name);
+            let privilege = path.as_deref().and_then(helper_privilege);
+            Helper {
+                name,
+                path,
+                privilege,
+            }
+        })
+        .collect();
+    helpers_judge(&helpers, euid.is_root())
+}
+
+/// What was found of one id-map helper.
+struct Helper {
+    name: &'static str,
+    path: Option<PathBuf>,
+    /// `setuid root` or `file capabilities`; `None` when the binary has neither.
+    privilege: Option<&'static str>,
+}
+
+fn helpers_judge(helpers: &[Helper], root: bool) -> Check {
     let mut found = Vec::new();
     let mut problems = Vec::new();
-    for name in ["newuidmap", "newgidmap"] {
-        match find_helper(name) {
-            None => problems.push(format!("{name} not found")),
-            Some(path) => match helper_privilege(&path) {
-                Some(how) => found.push(format!("{} ({how})", path.display())),
-                None => problems.push(format!(
-                    "{} is neither setuid root nor has file capabilities",
-                    path.display()
-                )),
-            },
+    for h in helpers {
+        match (&h.path, h.privilege) {
+            (None, _) => problems.push(format!("{} not found", h.name)),
+            (Some(path), Some(how)) => found.push(format!("{} ({how})", path.display())),
+            (Some(path), None) => problems.push(format!(
+                "{} is neither setuid root nor has file capabilities",
+                path.display()
+            )),
         }
     }
     if problems.is_empty() {
         return Check::ok(UIDMAP_HELPERS, found.join(", "));
     }
-    let why = if euid.is_root() {
-        "not needed while running as root (root writes id maps itself); rootless containers with more than one id need them"
+    let why = if root {
+        "not needed while running as root (root writes id maps itself); rootless containers \
+         with more than one id need them"
     } else {
         "rootless containers can map only your own uid and gid"
     };
-    let fix = if problems.iter().any(|p| p.ends_with("not found")) {
+    let fix = if helpers.iter().any(|h| h.path.is_none()) {
         "apt-get install uidmap (Debian/Ubuntu) or dnf install shadow-utils (Fedora)"
     } else {
         "reinstall the uidmap package, or `chmod u+s` newuidmap and newgidmap"
@@ -1218,31 +1262,72 @@ mod sys {
 
     /// Whether `unshare(CLONE_NEWUSER)` works for the caller, tried in a forked child that exits.
     pub(super) fn probe_unshare_user() -> Result<(), ProbeError> {
-        // SAFETY: the child only calls `unshare` (a raw syscall through nix, no allocation, no
-        // locks) and `_exit`, both async-signal-safe, so forking a multi-threaded caller is fine.
-        match unsafe { fork() }.map_err(ProbeError::Errno)? {
+        let map = uid_map_line(nix::unistd::geteuid().as_raw());
+        // SAFETY: the child only calls `unshare`, `open`, `write`, `close` (raw syscalls, no
+        // allocation, no locks: `map` was formatted before the fork) and `_exit`, all
+        // async-signal-safe, so forking a multi-threaded caller is sound.
+        match unsafe { fork() }.map_err(ProbeError::Fork)? {
             ForkResult::Child => {
                 let code = match nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER) {
-                    Ok(()) => 0,
-                    Err(e) => (e as i32).clamp(1, 255),
+                    Ok(()) => write_own_uid_map(&map).map_or_else(map_code, |()| 0),
+                    Err(e) => unshare_code(e),
                 };
                 // SAFETY: `_exit` ends the child without running the parent's atexit handlers
                 // or destructors, which the forked copy must not run.
                 unsafe { libc::_exit(code) }
             }
-            ForkResult::Parent { child } => loop {
-                match waitpid(child, None) {
-                    Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
-                    Ok(WaitStatus::Exited(_, code)) => {
-                        return Err(ProbeError::Errno(Errno::from_raw(code)))
-                    }
-                    Ok(WaitStatus::Signaled(_, sig, _)) => {
-                        return Err(ProbeError::Signal(sig as i32))
-                    }
-                    Ok(_) | Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(ProbeError::Errno(e)),
+            ForkResult::Parent { child } => wait_probe(child),
+        }
+    }
+
+    /// `0 <euid> 1\n`: the map an unprivileged process may write for itself.
+    fn uid_map_line(euid: u32) -> Vec<u8> {
+        format!("0 {euid} 1\n").into_bytes()
+    }
+
+    /// Writes `map` to the calling child's own `/proc/self/uid_map` (only raw syscalls).
+    fn write_own_uid_map(map: &[u8]) -> Result<(), Errno> {
+        // SAFETY: the path is a static NUL-terminated string; open has no other pointer argument.
+        let fd = unsafe {
+            libc::open(
+                c"/proc/self/uid_map".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: `map` is a live buffer of `map.len()` bytes; `fd` was just opened by us.
+        let n = unsafe { libc::write(fd, map.as_ptr().cast(), map.len()) };
+        let result = if n < 0 { Err(Errno::last()) } else { Ok(()) };
+        // SAFETY: `fd` is ours and not used after this.
+        unsafe { libc::close(fd) };
+        result
+    }
+
+    /// Exit codes of the probe child: 0 ok, 1..=127 unshare's errno, 128 + errno for the map write.
+    fn unshare_code(e: Errno) -> i32 {
+        (e as i32).clamp(1, 127)
+    }
+
+    fn map_code(e: Errno) -> i32 {
+        128 + (e as i32).clamp(1, 127)
+    }
+
+    fn wait_probe(child: nix::unistd::Pid) -> Result<(), ProbeError> {
+        loop {
+            match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
+                Ok(WaitStatus::Exited(_, code)) if code >= 128 => {
+                    return Err(ProbeError::UidMap(Errno::from_raw(code - 128)))
                 }
-            },
+                Ok(WaitStatus::Exited(_, code)) => {
+                    return Err(ProbeError::Unshare(Errno::from_raw(code)))
+                }
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Err(ProbeError::Signal(sig as i32)),
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(e) => return Err(ProbeError::Fork(e)),
+            }
         }
     }
 
@@ -1613,7 +1698,7 @@ dave:1:2:3
         let probe_failed = UsernsFacts {
             max: Some(10),
             apparmor_restrict: None,
-            probe: Err(ProbeError::Errno(Errno::EPERM)),
+            probe: Err(ProbeError::Unshare(Errno::EPERM)),
             ..disabled
         };
         let c = probe_failed.judge();
@@ -1625,6 +1710,29 @@ dave:1:2:3
             ..probe_failed
         };
         assert_eq!(debian.judge().status, Status::Fail);
+        let map_denied = UsernsFacts {
+            debian_clone: None,
+            apparmor_restrict: Some(1),
+            probe: Err(ProbeError::UidMap(Errno::EPERM)),
+            ..probe_failed
+        };
+        let c = map_denied.judge();
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(c.detail.contains("uid_map"), "{}", c.detail);
+        assert!(c
+            .fix
+            .unwrap()
+            .contains("apparmor_restrict_unprivileged_userns=0"));
+        let map_denied_no_apparmor = UsernsFacts {
+            apparmor_restrict: None,
+            ..map_denied
+        };
+        assert_eq!(map_denied_no_apparmor.judge().status, Status::Fail);
+        let no_fork = UsernsFacts {
+            probe: Err(ProbeError::Fork(Errno::EAGAIN)),
+            ..map_denied_no_apparmor
+        };
+        assert_eq!(no_fork.judge().status, Status::Unknown);
         let debian_root = UsernsFacts {
             root: true,
             ..debian
@@ -1659,6 +1767,53 @@ dave:1:2:3
         let c = check_clone_into_cgroup(k, true, &v1);
         assert_eq!(c.status, Status::Warn);
         assert!(c.detail.contains("no cgroup2"));
+    }
+
+    #[test]
+    fn uidmap_helpers_judged() {
+        let helper = |name, path: Option<&str>, privilege| Helper {
+            name,
+            path: path.map(PathBuf::from),
+            privilege,
+        };
+        let good = [
+            helper("newuidmap", Some("/usr/bin/newuidmap"), Some("setuid root")),
+            helper(
+                "newgidmap",
+                Some("/usr/bin/newgidmap"),
+                Some("file capabilities"),
+            ),
+        ];
+        let c = helpers_judge(&good, false);
+        assert_eq!(c.status, Status::Ok);
+        assert!(c.detail.contains("/usr/bin/newgidmap (file capabilities)"));
+
+        let missing = [
+            helper("newuidmap", None, None),
+            helper("newgidmap", Some("/usr/bin/newgidmap"), None),
+        ];
+        let c = helpers_judge(&missing, false);
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.detail.contains("newuidmap not found"), "{}", c.detail);
+        assert!(c.detail.contains("neither setuid root"), "{}", c.detail);
+        assert!(c.fix.unwrap().contains("apt-get install uidmap"));
+
+        let unprivileged = [helper("newuidmap", Some("/x/newuidmap"), None)];
+        let c = helpers_judge(&unprivileged, true);
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.detail.contains("not needed while running as root"));
+        assert!(c.fix.unwrap().contains("chmod u+s"));
+    }
+
+    #[test]
+    fn helper_privilege_reads_the_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("newuidmap");
+        std::fs::write(&plain, "").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(helper_privilege(&plain), None);
+        assert_eq!(helper_privilege(&dir.path().join("absent")), None);
     }
 
     #[test]
