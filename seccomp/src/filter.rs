@@ -769,7 +769,9 @@ mod tests {
     #[test]
     fn operators_compare_64_bit_values() {
         let high = 1u64 << 32;
-        let cases: &[(&str, u64, u64, &[u64], &[u64])] = &[
+        /// (op, value, valueTwo, arguments that match, arguments that do not)
+        type Case<'a> = (&'a str, u64, u64, &'a [u64], &'a [u64]);
+        let cases: &[Case] = &[
             (
                 "SCMP_CMP_EQ",
                 high + 5,
