@@ -20,9 +20,10 @@
 //! Landlock ABI enforces the rights it knows ([`LandlockStatus::Partial`]); a kernel without Landlock is an
 //! error ([`LandlockError::NotEnforced`]) — cove never runs a container unconfined when Landlock was asked for.
 //!
-//! What Landlock does not restrict (kernel ≤ ABI 7): file descriptors opened before [`LandlockPlan::apply`]
-//! (stdio, the console), `stat`/`chdir`/`chmod`/`chown`/`utime`/xattrs on any path, and files reached through
-//! already-open directory fds for the rights checked at open time.
+//! What Landlock does not restrict (kernel ≤ ABI 7): files already open before [`LandlockPlan::apply`] keep
+//! their access (stdio, the console, preserved fds), and `stat`, `chdir`, `chmod`, `chown`, `utime` and
+//! xattrs work on any path. Opening through a directory fd (`openat`) is checked like any other open.
+//! Once restricted, the process can no longer mount, unmount or `pivot_root`.
 //!
 //! ```
 //! use std::path::PathBuf;
