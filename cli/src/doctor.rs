@@ -1,10 +1,11 @@
 //! `cove doctor`: what this host supports, and why something will not work, each with the fix.
 //!
-//! [`diagnose`] runs every check and returns a [`Report`]. The checks only read files under
-//! `/proc`, `/sys` and `/etc`, call `access(2)`, and probe syscalls with arguments the kernel
-//! rejects before doing anything (so the probe only tells "exists" from `ENOSYS`). The one probe
-//! that changes process state, `unshare(CLONE_NEWUSER)`, runs in a forked child that exits at once,
-//! so the caller is never changed.
+//! [`diagnose`] runs every check and returns a [`Report`]. The checks read files under `/proc`,
+//! `/sys` and `/etc`, call `access(2)` (never write to test writability), open and close a pidfd
+//! of the caller, and probe syscalls with arguments the kernel rejects before doing anything (the
+//! errno tells "exists" from `ENOSYS`). The one probe that changes process state,
+//! `unshare(CLONE_NEWUSER)` followed by writing that namespace's own `uid_map`, runs in a forked
+//! child that exits at once, so the caller is never changed.
 //!
 //! The parsers of the files read here are pure functions, tested on fake inputs.
 //!
@@ -216,6 +217,7 @@ pub fn diagnose() -> Report {
         .map(|t| parse_proc_cgroup(&t))
         .unwrap_or_default();
     let clone3 = check_clone3();
+    let has_clone3 = clone3.status == Status::Ok;
     let checks = vec![
         check_kernel(release.as_deref()),
         check_privileges(euid),
@@ -229,18 +231,13 @@ pub fn diagnose() -> Report {
         check_landlock(),
         check_idmapped_mounts(kernel),
         check_pidfd(),
-        check_clone_into_cgroup(kernel, clone3.status == Status::Ok, &layout),
         clone3,
+        check_clone_into_cgroup(kernel, has_clone3, &layout),
         check_time_namespace(),
         check_openat2(),
         check_close_range(),
     ];
-    let mut report = Report { checks };
-    // clone3 is probed first (CLONE_INTO_CGROUP depends on it); report it in the documented order.
-    report
-        .checks
-        .sort_by_key(|c| CHECK_NAMES.iter().position(|n| *n == c.name));
-    report
+    Report { checks }
 }
 
 fn read(path: impl AsRef<Path>) -> Option<String> {
