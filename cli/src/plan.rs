@@ -190,7 +190,7 @@ impl Plan {
         let hostname = hostname_plan(&mut c, m.hostname.as_ref(), &id, &namespaces);
         let root = root_plan(&mut c, &m.rootfs, &base);
         let process = process_plan(&mut c, m.process.get_ref());
-        let mounts = m
+        let mounts: Vec<MountSpec> = m
             .mounts
             .iter()
             .enumerate()
@@ -202,7 +202,7 @@ impl Plan {
             .as_ref()
             .and_then(|r| resources_plan(&mut c, r, rootless));
         if let (Some(root), Some(process)) = (&root, &process) {
-            check_program(&mut c, &m.process, root, process);
+            check_program(&mut c, &m.process, root, process, &mounts);
         }
         if !namespaces.is_new(Namespace::Mount) {
             let span = m
@@ -621,6 +621,7 @@ fn check_program(
     section: &Spanned<ProcessSection>,
     root: &RootPlan,
     process: &ProcessPlan,
+    mounts: &[MountSpec],
 ) {
     let Some(program) = process.args.first().filter(|p| !p.is_empty()) else {
         return;
@@ -642,7 +643,10 @@ fn check_program(
             .map(|d| Path::new(d).join(program))
             .collect()
     };
-    if candidates.iter().any(|p| is_executable_in_root(root, p)) {
+    if candidates
+        .iter()
+        .any(|p| is_executable_in_root(root, p) || is_executable_in_bind_mount(mounts, p))
+    {
         return;
     }
     let span = section.get_ref().args.span();
@@ -656,6 +660,28 @@ fn check_program(
         format!("`{program}` is not found in PATH ({path_var}) {where_}")
     };
     c.error(span, "process.args", msg);
+}
+
+/// Whether `inside` lies in a bind mount of the manifest whose host side is an executable file.
+fn is_executable_in_bind_mount(mounts: &[MountSpec], inside: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    mounts
+        .iter()
+        .filter(|m| m.kind == MountKind::Bind)
+        .filter_map(|m| {
+            let rest = inside.strip_prefix(&m.target).ok()?;
+            let source = m.source.as_ref()?;
+            // `join("")` would add a trailing `/`, which a file does not take.
+            Some(if rest.as_os_str().is_empty() {
+                source.clone()
+            } else {
+                source.join(rest)
+            })
+        })
+        .any(|host| {
+            std::fs::metadata(&host)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// Whether `inside` (an absolute container path) names an executable file in the root.

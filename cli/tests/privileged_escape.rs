@@ -91,6 +91,8 @@ fn kernel_interfaces_are_denied() {
             if_supported("/proc/modules", "EPERM", "ENOSYS"),
         ),
         ("reboot", "EPERM".to_string()),
+        // "shocker": a handle for inode 2 through the bind-mounted probe would open the host's root directory.
+        ("open-by-handle /probe", "EPERM".to_string()),
     ];
     let script: String = probes
         .iter()

@@ -31,10 +31,7 @@ fn main() {
             libc::SYS_keyctl,
             [1 /* KEYCTL_JOIN_SESSION_KEYRING */, 0, 0],
         ),
-        "open-by-handle" => raw(
-            libc::SYS_open_by_handle_at,
-            [libc::AT_FDCWD as libc::c_long, 0, 0],
-        ),
+        "open-by-handle" => shocker(&arg(1)),
         "ptrace" => raw(
             libc::SYS_ptrace,
             [
