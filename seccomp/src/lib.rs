@@ -96,3 +96,8 @@ impl Profile {
         }
     }
 }
+
+/// Compiles the README's Rust example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
