@@ -47,6 +47,20 @@ pub struct SecuritySection {
     pub rlimits: BTreeMap<String, Spanned<RlimitValue>>,
     /// `/proc/self/oom_score_adj`, -1000..=1000.
     pub oom_score_adj: Option<Spanned<i64>>,
+    /// Opt-in Landlock file-system rules.
+    pub landlock: Option<Spanned<LandlockSection>>,
+}
+
+/// `[security.landlock]`: paths inside the container the workload may read (and execute) or write.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LandlockSection {
+    /// Readable (and executable) trees.
+    #[serde(default)]
+    pub read: Vec<String>,
+    /// Writable trees (readable too).
+    #[serde(default)]
+    pub write: Vec<String>,
 }
 
 /// One rlimit's value in the manifest.

@@ -11,6 +11,9 @@ use cove_spawn::ChildError;
 use toml::Spanned;
 
 use crate::diagnostic::did_you_mean;
+use std::path::PathBuf;
+
+use crate::landlock::LandlockPlan;
 use crate::manifest::{RlimitValue, SecuritySection};
 use crate::plan::Checker;
 use nix::sys::resource::{Resource, RLIM_INFINITY};
@@ -44,6 +47,8 @@ pub struct SecurityPlan {
     pub rlimits: Vec<Rlimit>,
     /// The container's `oom_score_adj`.
     pub oom_score_adj: Option<i32>,
+    /// Opt-in Landlock rules, applied right before exec.
+    pub landlock: Option<LandlockPlan>,
 }
 
 /// One resource limit.
@@ -86,6 +91,7 @@ impl Default for SecurityPlan {
             no_new_privileges: true,
             rlimits: Vec::new(),
             oom_score_adj: None,
+            landlock: None,
         }
     }
 }
@@ -163,6 +169,12 @@ impl SecurityPlan {
                 ChildError::from_errno("no_new_privileges", e, "PR_SET_NO_NEW_PRIVS")
             })?;
         }
+        // Landlock after no_new_privs (which it requires without CAP_SYS_ADMIN) and before seccomp.
+        if let Some(landlock) = &self.landlock {
+            landlock
+                .apply()
+                .map_err(|e| ChildError::from_error("landlock", &e))?;
+        }
         Ok(())
     }
 }
@@ -190,6 +202,27 @@ pub(crate) fn security_plan(
                 let msg = format!("{} is out of range -1000..=1000", adj.get_ref());
                 c.error(adj.span(), "security.oom_score_adj", msg);
             }
+        }
+    }
+    if let Some(section) = &s.landlock {
+        let ll = section.get_ref();
+        let landlock = LandlockPlan {
+            read: ll.read.iter().map(PathBuf::from).collect(),
+            write: ll.write.iter().map(PathBuf::from).collect(),
+        };
+        match landlock.validate() {
+            Err(msg) => {
+                c.error(section.span(), "security.landlock", msg);
+            }
+            Ok(()) if !plan.no_new_privileges => {
+                c.error(
+                    section.span(),
+                    "security.landlock",
+                    "Landlock needs no_new_privileges",
+                )
+                .help = Some("remove `no_new_privileges = false`".into());
+            }
+            Ok(()) => plan.landlock = Some(landlock),
         }
     }
     let Some(caps) = &s.capabilities else {

@@ -255,3 +255,21 @@ fn id_maps_only_for_the_user_namespace_and_only_valid_ones() {
     );
     assert_eq!(lines[2], "  help: use `net = true`, `false` or a path");
 }
+
+#[test]
+fn landlock_needs_absolute_paths_and_no_new_privileges() {
+    let text = format!("{PROCESS}[rootfs]\nhost = true\n[security.landlock]\nread = [\"usr\"]\n");
+    let (_, stderr, _d) = check("m.toml", &text);
+    assert!(
+        stderr.starts_with("cove: error: DIR/m.toml:5:1: `security.landlock`: landlock read[0]"),
+        "{stderr}"
+    );
+    let text = format!(
+        "{PROCESS}[rootfs]\nhost = true\n[security]\nno_new_privileges = false\n[security.landlock]\nread = [\"/usr\"]\n"
+    );
+    let (_, stderr, _d) = check("m.toml", &text);
+    assert_eq!(
+        stderr,
+        "cove: error: DIR/m.toml:7:1: `security.landlock`: Landlock needs no_new_privileges\n  help: remove `no_new_privileges = false`\n"
+    );
+}

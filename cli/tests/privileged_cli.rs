@@ -645,7 +645,8 @@ fn an_rlimit_that_cannot_be_applied_is_a_clear_error() {
 
 #[test]
 fn a_multi_range_user_namespace_as_root() {
-    let script = "cat /proc/self/uid_map /proc/self/gid_map; id -u; mkdir /tmp/d && stat -c '%u %g' /tmp/d";
+    let script =
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; mkdir /tmp/d && stat -c '%u %g' /tmp/d";
     let extra = "[[mounts]]\ntype = \"tmpfs\"\ntarget = \"/tmp\"\n\
                  [namespaces.user]\nuid_map = [{ inside = 0, outside = 100000, count = 65536 }]\n";
     let case = Case::new("userns-maps", &busybox_manifest(script, extra));
@@ -701,6 +702,28 @@ fn rootless_ranges_go_through_newuidmap_and_subuid() {
             "0", "65534", "1", "1", "200000", "65536", "0", "65534", "1", "1", "200000", "65536",
             "0"
         ],
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn landlock_confines_the_workload_to_its_paths() {
+    let script =
+        "echo hi > /scratch/ok && cat /scratch/ok; echo x > /other/no || echo denied-write; \
+                  ls /other >/dev/null 2>&1 || echo denied-list";
+    let extra = "[[mounts]]\ntype = \"tmpfs\"\ntarget = \"/scratch\"\n[[mounts]]\ntype = \"tmpfs\"\ntarget = \"/other\"\n\
+                 [security.landlock]\nread = [\"/bin\", \"/dev\"]\nwrite = [\"/scratch\"]\n";
+    let case = Case::new("landlock", &busybox_manifest(script, extra));
+    let out = case.run();
+    assert_eq!(
+        stdout(&out),
+        "hi\ndenied-write\ndenied-list\n",
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("Permission denied"),
         "{}",
         stderr(&out)
     );
