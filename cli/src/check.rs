@@ -60,6 +60,15 @@ pub fn describe(plan: &Plan) -> Result<String> {
         plan.security.no_new_privileges
     );
     let _ = writeln!(out, "  caps     {}", caps.join(" "));
+    for r in &plan.security.rlimits {
+        let _ = writeln!(out, "  rlimit   {} {}/{}", r.name, r.soft, r.hard);
+    }
+    if let Some(adj) = plan.security.oom_score_adj {
+        let _ = writeln!(out, "  oom_adj  {adj}");
+    }
+    if let Some(ll) = &plan.security.landlock {
+        let _ = writeln!(out, "  landlock read={:?} write={:?}", ll.read, ll.write);
+    }
     describe_root(&mut out, plan)?;
     describe_resources(&mut out, plan);
     Ok(out)
