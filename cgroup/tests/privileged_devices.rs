@@ -222,8 +222,9 @@ fn probe(cg: &Cgroup, disk: (u64, u64)) -> Seen {
                     Ok(n) => got += n,
                 }
             }
-            assert_eq!(waitpid(child, None).unwrap(), WaitStatus::Exited(child, 0));
+            let status = waitpid(child, None).unwrap();
             moved.expect("move the child into the cgroup");
+            assert_eq!(status, WaitStatus::Exited(child, 0));
             assert_eq!(got, 12, "the child reported");
             let at = |i: usize| i32::from_ne_bytes(out[i * 4..i * 4 + 4].try_into().unwrap());
             Seen {
@@ -255,7 +256,7 @@ const FREE: Seen = Seen {
 };
 
 #[test]
-fn default_rules_stop_opening_a_disk_node_and_no_rules_do_not() {
+fn devices_default_rules_stop_opening_a_disk_node_and_no_rules_do_not() {
     let disk = openable_disk();
     eprintln!("disk {}:{}", disk.0, disk.1);
     let fx = Fixture::new("default");
@@ -300,7 +301,7 @@ impl Drop for Remove<'_> {
 }
 
 #[test]
-fn update_lets_the_disk_in_and_out_again() {
+fn devices_update_lets_the_disk_in_and_out_again() {
     let disk = openable_disk();
     let fx = Fixture::new("update");
     let layouts = [
@@ -356,7 +357,7 @@ fn update_lets_the_disk_in_and_out_again() {
 }
 
 #[test]
-fn an_invalid_rule_creates_nothing() {
+fn devices_invalid_rule_creates_nothing() {
     let fx = Fixture::new("invalid");
     let res = with_devices(vec![
         DeviceRule::deny_all(),

@@ -61,7 +61,11 @@ pub fn describe(plan: &Plan) -> Result<String> {
     );
     let _ = writeln!(out, "  caps     {}", caps.join(" "));
     for r in &plan.security.rlimits {
-        let _ = writeln!(out, "  rlimit   {} {}/{}", r.name, r.soft, r.hard);
+        let show = |v: u64| match v {
+            nix::sys::resource::RLIM_INFINITY => "unlimited".to_string(),
+            v => v.to_string(),
+        };
+        let _ = writeln!(out, "  rlimit   {} {}/{}", r.name, show(r.soft), show(r.hard));
     }
     if let Some(adj) = plan.security.oom_score_adj {
         let _ = writeln!(out, "  oom_adj  {adj}");

@@ -40,6 +40,23 @@ pub(crate) fn parse(
     })
 }
 
+/// The `seccomp()` flags of a profile's `flags`, as one bit set.
+///
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` (user notification) is not supported.
+pub(crate) fn flags(names: &[String]) -> Result<libc::c_ulong, SeccompError> {
+    names.iter().try_fold(0, |bits, name| {
+        let bit = match name.as_str() {
+            "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            _ => {
+                return Err(SeccompError::UnknownFlag { flag: name.clone() });
+            }
+        };
+        Ok(bits | bit)
+    })
+}
+
 /// Translates one argument filter (`arg` is its position in the rule's `args`).
 ///
 /// Comparisons are 64 bits wide, as libseccomp makes them on 64-bit architectures; for
@@ -146,6 +163,24 @@ mod tests {
             let want = SeccompCondition::new(1, SeccompCmpArgLen::Qword, op, value).unwrap();
             assert_eq!(got, want, "{text}");
         }
+    }
+
+    #[test]
+    fn flags_map_to_bits() {
+        let names = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(flags(&[]).unwrap(), 0);
+        assert_eq!(
+            flags(&names(&[
+                "SECCOMP_FILTER_FLAG_LOG",
+                "SECCOMP_FILTER_FLAG_SPEC_ALLOW"
+            ]))
+            .unwrap(),
+            libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+        );
+        assert!(matches!(
+            flags(&names(&["SECCOMP_FILTER_FLAG_NEW_LISTENER"])).unwrap_err(),
+            SeccompError::UnknownFlag { flag } if flag == "SECCOMP_FILTER_FLAG_NEW_LISTENER"
+        ));
     }
 
     #[test]

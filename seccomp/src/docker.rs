@@ -591,6 +591,7 @@ pub(crate) fn default_profile() -> SeccompProfile {
         default_action: "SCMP_ACT_ERRNO".to_owned(),
         default_errno_ret: Some(libc::EPERM as u32),
         architectures: Vec::new(),
+        flags: Vec::new(),
         arch_map: arch_map(),
         syscalls,
     }

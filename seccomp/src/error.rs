@@ -64,6 +64,13 @@ pub enum SeccompError {
         /// The index as written.
         index: u32,
     },
+    /// The profile's `flags` name a flag cove does not support (`SECCOMP_FILTER_FLAG_NEW_LISTENER`
+    /// or a typo).
+    #[error("seccomp profile flags: unsupported flag {flag:?}")]
+    UnknownFlag {
+        /// The flag as written.
+        flag: String,
+    },
     /// A rule has neither `names` nor `name`.
     #[error("seccomp profile syscalls[{index}]: the rule names no syscall")]
     NoSyscallNames {

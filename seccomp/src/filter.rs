@@ -201,6 +201,7 @@ fn normalize_cap(cap: &str) -> String {
 #[derive(Clone)]
 pub struct Filter {
     arch: Arch,
+    flags: libc::c_ulong,
     program: Vec<libc::sock_filter>,
 }
 
@@ -209,6 +210,7 @@ impl fmt::Debug for Filter {
         f.debug_struct("Filter")
             .field("arch", &self.arch)
             .field("instructions", &self.program.len())
+            .field("flags", &self.flags)
             .finish()
     }
 }
@@ -239,15 +241,18 @@ impl Filter {
             profile.default_errno_ret,
             "defaultAction",
         )?;
+        let flags = action::flags(&profile.flags)?;
         let entries = collect(profile, &target)?;
         let program = build(arch, &default, entries)?;
         Ok(Self {
             arch,
+            flags,
             program: program.into_iter().map(to_libc).collect(),
         })
     }
 
-    /// Installs the filter on the calling thread with `seccomp(SECCOMP_SET_MODE_FILTER, 0)`.
+    /// Installs the filter on the calling thread with `seccomp(SECCOMP_SET_MODE_FILTER, flags)`
+    /// (`flags` from the profile's OCI `flags`, usually none).
     ///
     /// The kernel accepts it only if the thread has `no_new_privs` set
     /// (`prctl(PR_SET_NO_NEW_PRIVS, 1)`) or `CAP_SYS_ADMIN` in its user namespace; otherwise this
@@ -255,7 +260,8 @@ impl Filter {
     /// be removed. Without TSYNC it covers only the calling thread: call it in the single-threaded
     /// container process, right before `execve` (which it allows).
     pub fn apply(&self) -> Result<(), SeccompError> {
-        crate::sys::set_mode_filter(&self.program).map_err(|source| SeccompError::Apply { source })
+        crate::sys::set_mode_filter(&self.program, self.flags)
+            .map_err(|source| SeccompError::Apply { source })
     }
 
     /// The number of BPF instructions.

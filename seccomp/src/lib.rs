@@ -34,7 +34,9 @@
 //!   x32 syscalls, arm32 on aarch64) are killed, whatever the profile's `architectures`/`archMap`
 //!   say. Docker's profile would allow them.
 //! - `SCMP_ACT_NOTIFY` (seccomp user notification) is rejected with
-//!   [`SeccompError::UnsupportedAction`]. Profile `flags` and `listenerPath` are ignored.
+//!   [`SeccompError::UnsupportedAction`], `SECCOMP_FILTER_FLAG_NEW_LISTENER` with
+//!   [`SeccompError::UnknownFlag`]; `listenerPath` is ignored. The flags `SECCOMP_FILTER_FLAG_LOG`,
+//!   `_SPEC_ALLOW` and `_TSYNC` are passed to the kernel.
 #![deny(missing_docs)]
 
 mod action;

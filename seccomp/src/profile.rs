@@ -10,7 +10,8 @@ use crate::SeccompError;
 /// A seccomp profile in the JSON format of Docker (`--security-opt seccomp=profile.json`), which is
 /// also the shape of `linux.seccomp` in an OCI `config.json`.
 ///
-/// Fields cove does not interpret (`comment`, `flags`, `listenerPath`…) are accepted and ignored.
+/// Fields cove does not interpret (`comment`, `listenerPath`, `listenerMetadata`…) are accepted
+/// and ignored.
 /// Actions and operators are kept as written and checked by [`SeccompProfile::validate`] (called
 /// by [`from_json`](SeccompProfile::from_json)) and again by [`Filter::compile`](crate::Filter::compile),
 /// so an error names the rule.
@@ -47,6 +48,14 @@ pub struct SeccompProfile {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub arch_map: Vec<ArchMap>,
+    /// OCI: `seccomp()` flags (`SECCOMP_FILTER_FLAG_LOG`, `SECCOMP_FILTER_FLAG_SPEC_ALLOW`,
+    /// `SECCOMP_FILTER_FLAG_TSYNC`), passed to the kernel by [`Filter::apply`](crate::Filter::apply).
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub flags: Vec<String>,
     /// The rules, in order.
     #[serde(default, deserialize_with = "null_as_default")]
     pub syscalls: Vec<SyscallRule>,
@@ -181,13 +190,27 @@ impl SeccompProfile {
         Ok(profile)
     }
 
-    /// Checks every action, operator, argument index and `minKernel`, naming the first bad rule.
+    /// Takes an already parsed JSON value, e.g. `serde_json::to_value(&oci_spec.linux.seccomp)`
+    /// (the OCI `linux.seccomp` object has this format), and validates it.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, SeccompError> {
+        let profile: Self =
+            serde_json::from_value(value).map_err(|source| SeccompError::ParseProfile {
+                origin: "<JSON value>".to_owned(),
+                source,
+            })?;
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    /// Checks every action, operator, argument index, `minKernel` and flag, naming the first bad
+    /// rule.
     pub fn validate(&self) -> Result<(), SeccompError> {
         crate::action::parse(
             &self.default_action,
             self.default_errno_ret,
             "defaultAction",
         )?;
+        crate::action::flags(&self.flags)?;
         for (index, rule) in self.syscalls.iter().enumerate() {
             rule.validate(index)?;
         }

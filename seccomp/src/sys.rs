@@ -3,8 +3,11 @@
 use std::ffi::CStr;
 use std::io;
 
-/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)` for the calling thread.
-pub(crate) fn set_mode_filter(program: &[libc::sock_filter]) -> io::Result<()> {
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)` for the calling thread.
+pub(crate) fn set_mode_filter(
+    program: &[libc::sock_filter],
+    flags: libc::c_ulong,
+) -> io::Result<()> {
     let len =
         u16::try_from(program.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let prog = libc::sock_fprog {
@@ -14,12 +17,13 @@ pub(crate) fn set_mode_filter(program: &[libc::sock_filter]) -> io::Result<()> {
     };
     // SAFETY: `prog` points to `len` initialised `sock_filter`s borrowed from `program`, which
     // outlives this call; the kernel copies the program (copy_from_user) before returning and keeps
-    // no reference to our memory. The call changes no memory of this process.
+    // no reference to our memory. The call changes no memory of this process. `flags` holds only
+    // TSYNC, LOG and SPEC_ALLOW, none of which makes the kernel write through a pointer.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
-            0 as libc::c_uint,
+            flags,
             &prog as *const libc::sock_fprog,
         )
     };

@@ -241,6 +241,7 @@ fn custom_profile_file_takes_effect() {
         &path,
         r#"{
             "defaultAction": "SCMP_ACT_ALLOW",
+            "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
             "syscalls": [ { "names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 42 } ]
         }"#,
     )

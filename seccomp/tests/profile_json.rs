@@ -202,3 +202,35 @@ fn running_kernel_version_is_read() {
     let v = cove_seccomp::KernelVersion::running().unwrap();
     assert!(v >= "3.0".parse().unwrap(), "{v}");
 }
+
+#[test]
+fn oci_shaped_values_and_flags() {
+    // The shape of an OCI config.json `linux.seccomp` object.
+    let value = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+        "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+        "syscalls": [
+            { "names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 42 }
+        ]
+    });
+    let p = SeccompProfile::from_value(value).unwrap();
+    assert_eq!(p.flags, ["SECCOMP_FILTER_FLAG_LOG"]);
+    assert_eq!(p.architectures.len(), 2);
+    let f = Filter::compile_for(&p, &[], Arch::X86_64, None).unwrap();
+    assert_eq!(f.check("getppid", [0; 6]), Some(Verdict::Errno(42)));
+
+    let listener = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_NEW_LISTENER"]
+    });
+    assert!(matches!(
+        SeccompProfile::from_value(listener).unwrap_err(),
+        SeccompError::UnknownFlag { .. }
+    ));
+    let not_a_profile = serde_json::json!({ "syscalls": [] });
+    assert!(matches!(
+        SeccompProfile::from_value(not_a_profile).unwrap_err(),
+        SeccompError::ParseProfile { .. }
+    ));
+}
