@@ -1181,8 +1181,8 @@ fn check_clone_into_cgroup(
         )
     } else {
         format!(
-            "kernel {k}, clone3 and cgroup2 at {} are there, but the controllers are on cgroup v1: \
-             cove attaches the pid after clone instead",
+            "kernel {k}, clone3 and cgroup2 at {} are there (used for the cgroup2 part); the controllers \
+             are on cgroup v1, which the new process enters itself before exec",
             root.display()
         )
     };

@@ -34,6 +34,13 @@ enum Commands {
         /// The manifest.
         manifest: PathBuf,
     },
+    /// Report what this host supports (cgroups, user namespaces, seccomp, Landlock, …) and how to fix what
+    /// is missing; exits non-zero when something cove needs fails.
+    Doctor {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -45,6 +52,7 @@ fn main() -> ExitCode {
             args,
         } => run(&manifest, RunOptions { args, stats }),
         Commands::Check { manifest } => check(&manifest),
+        Commands::Doctor { json } => doctor(json),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX))
 }
@@ -89,5 +97,19 @@ fn check(manifest: &Path) -> i32 {
             eprintln!("cove: error: {e:#}");
             RUNTIME_FAILURE
         }
+    }
+}
+
+fn doctor(json: bool) -> i32 {
+    let report = cove::doctor::diagnose();
+    if json {
+        println!("{}", report.render_json());
+    } else {
+        print!("{}", report.render_text());
+    }
+    if report.ok() {
+        0
+    } else {
+        1
     }
 }
