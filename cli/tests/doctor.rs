@@ -142,3 +142,17 @@ fn diagnose_leaves_the_caller_in_its_namespaces() {
     assert_eq!(ns("user"), user);
     assert_eq!(ns("mnt"), mnt);
 }
+
+#[test]
+fn the_doctor_command_prints_json_and_exits_by_its_verdict() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cove"))
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["checks"].as_array().unwrap().len(),
+        cove::doctor::CHECK_NAMES.len()
+    );
+    assert_eq!(out.status.success(), v["ok"] == true);
+}
