@@ -196,7 +196,11 @@ fn bpf_error(operation: &'static str, dir: &Path) -> impl FnOnce(std::io::Error)
 /// (`BPF_F_ALLOW_MULTI`), then detaches the device programs that were attached to `dir` before
 /// (a previous [`apply`] or update), so at every moment one filter is in force. The program
 /// stays attached as long as the cgroup exists; no file descriptor is kept.
+///
+/// The rules are validated here too, even for `create_unvalidated`: no kernel judges rule text
+/// on v2, and out-of-range numbers would otherwise be truncated into the program.
 pub(crate) fn apply(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
+    crate::devices::validate(rules)?;
     let insns = program(rules);
     let code: Vec<[u8; 8]> = insns.iter().map(Insn::encode).collect();
     let cgroup = open_dir(dir)?;
