@@ -13,12 +13,16 @@ pub enum Arch {
     X86_64,
     /// 64-bit ARM.
     Aarch64,
+    /// 32-bit x86 (i386), as the compat ABI of x86_64 (`int 0x80`, 32-bit binaries).
+    X86,
 }
 
 /// `AUDIT_ARCH_X86_64` (EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE).
 const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
 /// `AUDIT_ARCH_AARCH64` (EM_AARCH64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE).
 const AUDIT_ARCH_AARCH64: u32 = 183 | 0x8000_0000 | 0x4000_0000;
+/// `AUDIT_ARCH_I386` (EM_386 | __AUDIT_ARCH_LE).
+const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
 
 impl Arch {
     /// The architecture this program runs on.
@@ -35,6 +39,7 @@ impl Arch {
         match self {
             Self::X86_64 => AUDIT_ARCH_X86_64,
             Self::Aarch64 => AUDIT_ARCH_AARCH64,
+            Self::X86 => AUDIT_ARCH_I386,
         }
     }
 
@@ -57,6 +62,7 @@ impl Arch {
         match self {
             Self::X86_64 => table::X86_64,
             Self::Aarch64 => table::AARCH64,
+            Self::X86 => table::I386,
         }
     }
 
@@ -72,6 +78,7 @@ impl Arch {
         match self {
             Self::X86_64 => matches!(name, "amd64" | "x86_64"),
             Self::Aarch64 => matches!(name, "arm64" | "aarch64"),
+            Self::X86 => matches!(name, "x86" | "386" | "i386"),
         }
     }
 }
@@ -81,6 +88,7 @@ impl fmt::Display for Arch {
         f.write_str(match self {
             Self::X86_64 => "x86_64",
             Self::Aarch64 => "aarch64",
+            Self::X86 => "i386",
         })
     }
 }
@@ -98,6 +106,10 @@ mod tests {
         assert_eq!(Arch::X86_64.syscall_number("clone3"), Some(435));
         assert_eq!(Arch::X86_64.syscall_number("mount"), Some(165));
         assert_eq!(Arch::Aarch64.syscall_number("mount"), Some(40));
+        assert_eq!(Arch::X86.syscall_number("mount"), Some(21));
+        assert_eq!(Arch::X86.syscall_number("socketcall"), Some(102));
+        assert!(Arch::X86.is_named("SCMP_ARCH_X86"));
+        assert!(!Arch::X86.is_named("SCMP_ARCH_X86_64"));
         assert_eq!(Arch::X86_64.syscall_number("no_such_call"), None);
         #[cfg(target_arch = "x86_64")]
         {
@@ -115,7 +127,7 @@ mod tests {
 
     #[test]
     fn tables_have_unique_names() {
-        for arch in [Arch::X86_64, Arch::Aarch64] {
+        for arch in [Arch::X86_64, Arch::Aarch64, Arch::X86] {
             assert_eq!(arch.number_map().len(), arch.table().len(), "{arch}");
         }
     }

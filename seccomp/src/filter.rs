@@ -10,13 +10,16 @@
 //! the next rule of the same syscall or the syscall's fallback `RET`:
 //!
 //! ```text
-//! ld  arch ; jeq AUDIT_ARCH_<native> ? +1 : 0 ; ret KILL_PROCESS
+//! ld  arch ; jeq AUDIT_ARCH_<native> ? 0 : +1 ; ja <native section>
+//!            (x86_64) jeq AUDIT_ARCH_I386 ? 0 : +1 ; ja <i386 section> ; ret KILL_PROCESS
+//! native section:
 //! ld  nr   ; (x86_64) jge 0x40000000 ? 0 : +2 ; jeq -1 ? +1 : 0 ; ret KILL_PROCESS (x32)
 //! jeq nr_a ? 0 : +1 ; ret <action of a>                               (unconditional rule)
 //! jeq nr_b ? +1 : 0 ; ja <past block> ;                               (rules with arguments)
 //!     <rule 1 conditions> ; ret <action 1> ; <rule 2 …> ; ret <action 2> ; ret <fallback of b>
 //! …
 //! ret <defaultAction>
+//! i386 section (when the profile lists SCMP_ARCH_X86): the same with i386 numbers
 //! ```
 //!
 //! Syscalls whose action equals the default are left out. One program keeps the semantics exact
@@ -201,6 +204,7 @@ fn normalize_cap(cap: &str) -> String {
 #[derive(Clone)]
 pub struct Filter {
     arch: Arch,
+    arches: Vec<Arch>,
     flags: libc::c_ulong,
     program: Vec<libc::sock_filter>,
 }
@@ -209,6 +213,7 @@ impl fmt::Debug for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Filter")
             .field("arch", &self.arch)
+            .field("arches", &self.arches)
             .field("instructions", &self.program.len())
             .field("flags", &self.flags)
             .finish()
@@ -242,10 +247,20 @@ impl Filter {
             "defaultAction",
         )?;
         let flags = action::flags(&profile.flags)?;
-        let entries = collect(profile, &target)?;
-        let program = build(arch, &default, entries)?;
+        let arches = covered_arches(profile, arch);
+        let sections = arches
+            .iter()
+            .map(|abi| {
+                Ok((
+                    *abi,
+                    section(*abi, &default, collect(profile, &target, *abi)?),
+                ))
+            })
+            .collect::<Result<Vec<_>, SeccompError>>()?;
+        let program = build(sections)?;
         Ok(Self {
             arch,
+            arches,
             flags,
             program: program.into_iter().map(to_libc).collect(),
         })
@@ -279,20 +294,37 @@ impl Filter {
         &self.program
     }
 
-    /// Runs the program on a syscall of the filter's architecture, as the kernel would.
+    /// The ABIs the filter lets through to its rules: the native one, plus i386 on x86_64 when the
+    /// profile lists `SCMP_ARCH_X86` (Docker's `archMap` does). Syscalls of any other ABI kill
+    /// the process.
+    pub fn arches(&self) -> &[Arch] {
+        &self.arches
+    }
+
+    /// Runs the program on a syscall of the filter's native architecture, as the kernel would.
     ///
     /// # Panics
     ///
     /// Never for programs built by this crate (they use only loads, `and`, jumps and returns).
     pub fn evaluate(&self, nr: i64, args: [u64; 6]) -> Verdict {
-        let data = SeccompData::new(self.arch.audit_arch(), nr, args);
+        self.evaluate_for(self.arch, nr, args)
+    }
+
+    /// Runs the program on a syscall made through the ABI of `arch` (e.g. `int 0x80` on x86_64).
+    pub fn evaluate_for(&self, arch: Arch, nr: i64, args: [u64; 6]) -> Verdict {
+        let data = SeccompData::new(arch.audit_arch(), nr, args);
         Verdict::from_ret(run(&self.program, &data))
     }
 
     /// [`evaluate`](Filter::evaluate) by syscall name; `None` if the architecture has no such syscall.
     pub fn check(&self, syscall: &str, args: [u64; 6]) -> Option<Verdict> {
-        let nr = self.arch.syscall_number(syscall)?;
-        Some(self.evaluate(nr, args))
+        self.check_for(self.arch, syscall, args)
+    }
+
+    /// [`evaluate_for`](Filter::evaluate_for) by syscall name; `None` if `arch` has no such syscall.
+    pub fn check_for(&self, arch: Arch, syscall: &str, args: [u64; 6]) -> Option<Verdict> {
+        let nr = arch.syscall_number(syscall)?;
+        Some(self.evaluate_for(arch, nr, args))
     }
 }
 
@@ -305,12 +337,16 @@ fn to_libc(insn: sock_filter) -> libc::sock_filter {
     }
 }
 
-/// Selects the rules that apply to `target` and groups them by syscall number.
+/// Selects the rules that apply to `target` and groups them by their syscall numbers on `abi`.
+///
+/// As in Docker, `includes`/`excludes` arches are matched against the native architecture only;
+/// an i386 section gets the same rules, resolved with the i386 syscall table.
 fn collect(
     profile: &SeccompProfile,
     target: &Target<'_>,
+    abi: Arch,
 ) -> Result<BTreeMap<i64, Entry>, SeccompError> {
-    let numbers = target.arch.number_map();
+    let numbers = abi.number_map();
     let mut entries: BTreeMap<i64, Entry> = BTreeMap::new();
     for (index, rule) in profile.syscalls.iter().enumerate() {
         rule.validate(index)?;
@@ -344,34 +380,67 @@ fn collect(
 }
 
 /// Builds the whole program (layout in the module documentation).
-fn build(
-    arch: Arch,
-    default: &SeccompAction,
-    entries: BTreeMap<i64, Entry>,
-) -> Result<BpfProgram, SeccompError> {
-    let kill = SeccompAction::KillProcess;
-    let mut program = vec![
-        stmt(BPF_LD | BPF_W | BPF_ABS, DATA_ARCH),
-        jump(BPF_JMP | BPF_JEQ | BPF_K, arch.audit_arch(), 1, 0),
-        ret(&kill),
-        stmt(BPF_LD | BPF_W | BPF_ABS, DATA_NR),
-    ];
-    if arch == Arch::X86_64 {
-        // x32-ABI numbers, except -1 (a tracer skipping the call), which takes the default.
-        program.push(jump(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 2));
-        program.push(jump(BPF_JMP | BPF_JEQ | BPF_K, u32::MAX, 1, 0));
-        program.push(ret(&kill));
+fn build(sections: Vec<(Arch, BpfProgram)>) -> Result<BpfProgram, SeccompError> {
+    let count = sections.len();
+    let mut program = vec![stmt(BPF_LD | BPF_W | BPF_ABS, DATA_ARCH)];
+    // Header: for section i, `jeq AUDIT_ARCH_i ? 0 : +1; ja <section i>`, then `ret KILL_PROCESS`.
+    let mut before = 0; // length of the sections before section i
+    for (i, (arch, body)) in sections.iter().enumerate() {
+        program.push(jump(BPF_JMP | BPF_JEQ | BPF_K, arch.audit_arch(), 0, 1));
+        // From the instruction after this `ja` to the end of the header, then past earlier bodies.
+        let rest_of_header = 2 * (count - i - 1) + 1;
+        let offset =
+            u32::try_from(rest_of_header + before).map_err(|_| SeccompError::TooLarge {
+                instructions: rest_of_header + before,
+            })?;
+        program.push(stmt(BPF_JMP | BPF_JA, offset));
+        before += body.len();
     }
-    for (nr, entry) in entries {
-        append_syscall(&mut program, nr, entry, default);
+    program.push(ret(&SeccompAction::KillProcess));
+    for (_, body) in sections {
+        program.extend(body);
     }
-    program.push(ret(default));
     if program.len() > MAX_INSTRUCTIONS {
         return Err(SeccompError::TooLarge {
             instructions: program.len(),
         });
     }
     Ok(program)
+}
+
+/// The part of the program for one architecture: dispatch on the syscall number.
+fn section(arch: Arch, default: &SeccompAction, entries: BTreeMap<i64, Entry>) -> BpfProgram {
+    let mut program = vec![stmt(BPF_LD | BPF_W | BPF_ABS, DATA_NR)];
+    if arch == Arch::X86_64 {
+        // x32-ABI numbers, except -1 (a tracer skipping the call), which takes the default.
+        program.push(jump(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 2));
+        program.push(jump(BPF_JMP | BPF_JEQ | BPF_K, u32::MAX, 1, 0));
+        program.push(ret(&SeccompAction::KillProcess));
+    }
+    for (nr, entry) in entries {
+        append_syscall(&mut program, nr, entry, default);
+    }
+    program.push(ret(default));
+    program
+}
+
+/// The architectures a filter for `native` covers: `native`, plus i386 on x86_64 when the
+/// profile's `architectures` or its `archMap` entry for `native` lists it (Docker's does).
+fn covered_arches(profile: &SeccompProfile, native: Arch) -> Vec<Arch> {
+    let mut arches = vec![native];
+    if native == Arch::X86_64 {
+        let listed = profile.architectures.iter().any(|a| Arch::X86.is_named(a))
+            || profile
+                .arch_map
+                .iter()
+                .filter(|m| native.is_named(&m.architecture))
+                .flat_map(|m| &m.sub_architectures)
+                .any(|a| Arch::X86.is_named(a));
+        if listed {
+            arches.push(Arch::X86);
+        }
+    }
+    arches
 }
 
 /// Appends the block of one syscall number, or nothing when its action is the default one.
@@ -663,10 +732,16 @@ mod tests {
     fn foreign_arch_and_x32_are_killed() {
         let f = docker(&[]);
         let getpid = Arch::X86_64.syscall_number("getpid").unwrap();
-        let i386 = SeccompData::new(3 | 0x4000_0000, 20, [0; 6]);
         assert_eq!(
-            Verdict::from_ret(run(f.program(), &i386)),
+            f.evaluate_for(Arch::Aarch64, getpid, [0; 6]),
             Verdict::KillProcess
+        );
+        // i386 is killed unless the profile lists SCMP_ARCH_X86.
+        let plain = custom("SCMP_ACT_ALLOW", vec![]);
+        assert_eq!(plain.arches(), [Arch::X86_64]);
+        assert_eq!(
+            plain.check_for(Arch::X86, "getpid", [0; 6]),
+            Some(Verdict::KillProcess)
         );
         let x32 = getpid | i64::from(X32_SYSCALL_BIT);
         assert_eq!(f.evaluate(x32, [0; 6]), Verdict::KillProcess);
@@ -675,11 +750,44 @@ mod tests {
     }
 
     #[test]
+    fn docker_default_covers_i386_on_x86_64() {
+        let f = docker(&[]);
+        assert_eq!(f.arches(), [Arch::X86_64, Arch::X86]);
+        let i386 = |name: &str, args: [u64; 6]| f.check_for(Arch::X86, name, args).unwrap();
+        assert_eq!(i386("getpid", [0; 6]), Verdict::Allow);
+        assert_eq!(i386("socketcall", [0; 6]), Verdict::Allow);
+        assert_eq!(i386("chown32", [0; 6]), Verdict::Allow);
+        assert_eq!(i386("mount", [0; 6]), EPERM);
+        assert_eq!(i386("unshare", [0; 6]), EPERM);
+        assert_eq!(i386("clone3", [0; 6]), ENOSYS);
+        assert_eq!(i386("personality", args0(0xffff_ffff)), Verdict::Allow);
+        assert_eq!(i386("personality", args0(0x0040000)), EPERM);
+        assert_eq!(i386("clone", args0(libc::CLONE_NEWUSER as u64)), EPERM);
+        assert_eq!(i386("modify_ldt", [0; 6]), Verdict::Allow);
+        // Rules selected by the native arch apply to the i386 numbers too, as in Docker.
+        assert_eq!(i386("arch_prctl", [0; 6]), Verdict::Allow);
+        assert_eq!(f.check_for(Arch::X86, "newfstatat", [0; 6]), None);
+        // A number only the i386 table has a meaning for still gets the default.
+        assert_eq!(f.evaluate_for(Arch::X86, 999, [0; 6]), EPERM);
+        let admin = docker(&["CAP_SYS_ADMIN"]);
+        assert_eq!(
+            admin.check_for(Arch::X86, "mount", [0; 6]),
+            Some(Verdict::Allow)
+        );
+        // On aarch64 there is no compat section.
+        let arm = Filter::compile_for(&SeccompProfile::docker_default(), &[], Arch::Aarch64, None)
+            .unwrap();
+        assert_eq!(arm.arches(), [Arch::Aarch64]);
+    }
+
+    #[test]
     fn every_syscall_number_reaches_a_return() {
         let f = docker(&["CAP_SYS_ADMIN"]);
-        for nr in 0..1024 {
-            for a in [0, 1, 40, u64::MAX] {
-                f.evaluate(nr, [a; 6]);
+        for arch in [Arch::X86_64, Arch::X86, Arch::Aarch64] {
+            for nr in 0..1024 {
+                for a in [0, 1, 40, u64::MAX] {
+                    f.evaluate_for(arch, nr, [a; 6]);
+                }
             }
         }
     }

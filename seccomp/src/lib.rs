@@ -30,9 +30,9 @@
 //!   all hold (AND) decides. Otherwise the first rule without arguments for that syscall decides,
 //!   otherwise `defaultAction`. This is how libseccomp orders a syscall's rules.
 //! - Comparisons are 64 bits wide, as libseccomp's on 64-bit architectures.
-//! - Only the native architecture is filtered: processes of other ABIs (i386 binaries on x86_64,
-//!   x32 syscalls, arm32 on aarch64) are killed, whatever the profile's `architectures`/`archMap`
-//!   say. Docker's profile would allow them.
+//! - ABIs: the native one, plus i386 on x86_64 when the profile lists `SCMP_ARCH_X86` (in
+//!   `architectures`, or in `archMap` for x86_64, as Docker's default does); the same rules apply
+//!   with i386 syscall numbers. Other ABIs (x32 syscalls, arm32 on aarch64) are killed.
 //! - `SCMP_ACT_NOTIFY` (seccomp user notification) is rejected with
 //!   [`SeccompError::UnsupportedAction`], `SECCOMP_FILTER_FLAG_NEW_LISTENER` with
 //!   [`SeccompError::UnknownFlag`]; `listenerPath` is ignored. The flags `SECCOMP_FILTER_FLAG_LOG`,
