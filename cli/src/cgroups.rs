@@ -4,8 +4,8 @@ use std::os::fd::OwnedFd;
 
 use anyhow::{Context, Result};
 use cove_cgroup::{
-    Cgroup, CpuResources, IoDeviceLimit, IoResources, Layout, LayoutKind, MemoryResources,
-    PidsResources, Resources, SelfAttach, Stats,
+    default_container_devices, Cgroup, CpuResources, IoDeviceLimit, IoResources, Layout,
+    LayoutKind, MemoryResources, PidsResources, Resources, SelfAttach, Stats,
 };
 
 use crate::plan::Plan;
@@ -21,21 +21,26 @@ pub struct ContainerCgroup {
 }
 
 impl ContainerCgroup {
-    /// Creates `cove/<id>` with the plan's limits when it has any, or when statistics are wanted.
+    /// Creates `cove/<id>` with the plan's limits and the default device rules (as root; rootless: none).
     pub fn create(plan: &Plan, want_stats: bool) -> Result<Option<ContainerCgroup>> {
-        if plan.resources.is_none() && !want_stats {
+        if plan.rootless {
+            // Without root there is no cgroup (and no device rules): the user namespace already keeps the
+            // container from opening host devices it could create (mknod needs the init namespace's CAP_MKNOD).
+            anyhow::ensure!(
+                plan.resources.is_none() && !want_stats,
+                "resource statistics need root: cove creates the container's cgroup itself"
+            );
             return Ok(None);
         }
-        anyhow::ensure!(
-            !plan.rootless,
-            "resource statistics need root: cove creates the container's cgroup itself"
-        );
         let layout = Layout::detect().context("detecting the cgroup layout")?;
-        let resources = plan
+        let mut resources = plan
             .resources
             .as_ref()
             .map(to_cgroup_resources)
             .unwrap_or_default();
+        // Every root container gets the device rules: with CAP_MKNOD it could otherwise create a node for a
+        // host disk and open it.
+        resources.devices = default_container_devices();
         let path = format!("{CGROUP_PARENT}/{}", plan.id);
         let cgroup = Cgroup::create(&layout, &path, &resources)
             .with_context(|| format!("creating the cgroup {path}"))?;

@@ -152,3 +152,32 @@ fn a_setuid_binary_gains_nothing_under_no_new_privileges() {
     let h = Hostile::new("nnp-off", script, "[security]\nno_new_privileges = false\n");
     assert_eq!(h.lines(h.command()), ["0"]);
 }
+
+/// A block device of the host that root can open here (major, minor), as the device cgroup's target.
+fn openable_host_block_device() -> (u64, u64) {
+    let mut found = None;
+    for entry in std::fs::read_dir("/sys/dev/block").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((major, minor)) = name.split_once(':') else {
+            continue;
+        };
+        let uevent = std::fs::read_to_string(entry.path().join("uevent")).unwrap_or_default();
+        let Some(dev) = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME=")) else {
+            continue;
+        };
+        if std::fs::File::open(format!("/dev/{dev}")).is_ok() {
+            found = Some((major.parse().unwrap(), minor.parse().unwrap()));
+            break;
+        }
+    }
+    found.expect("no block device on this host that root can open")
+}
+
+#[test]
+fn a_node_for_a_host_disk_can_be_made_but_not_opened() {
+    // CAP_MKNOD is in the default set (as in Docker): the device cgroup must refuse the open.
+    let (major, minor) = openable_host_block_device();
+    let script = format!("/probe mknod-open /scratch/disk {major} {minor}");
+    let h = Hostile::new("mknod", &script, "");
+    assert_eq!(h.lines(h.command()), ["open EPERM"]);
+}
