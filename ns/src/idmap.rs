@@ -156,6 +156,67 @@ pub fn format_id_maps(maps: &[IdMap]) -> String {
     text
 }
 
+/// The arguments of `newuidmap`/`newgidmap` for `pid` and `maps`: `PID inside outside count …`.
+///
+/// ```
+/// use cove_ns::{id_map_helper_args, IdMap, Pid};
+/// let args = id_map_helper_args(Pid::from_raw(42), &[IdMap::new(0, 1000, 1), IdMap::new(1, 100000, 65536)]);
+/// assert_eq!(args, ["42", "0", "1000", "1", "1", "100000", "65536"]);
+/// ```
+pub fn id_map_helper_args(pid: Pid, maps: &[IdMap]) -> Vec<String> {
+    let mut args = vec![pid.to_string()];
+    for m in maps {
+        args.extend([
+            m.inside.to_string(),
+            m.outside.to_string(),
+            m.count.to_string(),
+        ]);
+    }
+    args
+}
+
+/// Writes the uid and gid maps of `pid`'s user namespace through the setuid helpers `newuidmap` and
+/// `newgidmap` (Debian's `uidmap` package), which check the ranges against `/etc/subuid` and `/etc/subgid`.
+/// This is how an unprivileged caller maps more than its own uid.
+pub fn write_id_maps_with_helpers(
+    pid: Pid,
+    uid_maps: &[IdMap],
+    gid_maps: &[IdMap],
+) -> Result<(), NsError> {
+    validate_id_maps(uid_maps).map_err(|source| NsError::InvalidIdMap {
+        file: "uid_map",
+        source,
+    })?;
+    validate_id_maps(gid_maps).map_err(|source| NsError::InvalidIdMap {
+        file: "gid_map",
+        source,
+    })?;
+    run_id_map_helper("newuidmap", pid, uid_maps)?;
+    run_id_map_helper("newgidmap", pid, gid_maps)
+}
+
+fn run_id_map_helper(program: &'static str, pid: Pid, maps: &[IdMap]) -> Result<(), NsError> {
+    let args = id_map_helper_args(pid, maps);
+    let output = std::process::Command::new(program)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|source| NsError::StartIdMapHelper {
+            program,
+            pid,
+            source,
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(NsError::IdMapHelperFailed {
+        program,
+        args: args.join(" "),
+        status: output.status,
+        stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,65 +294,4 @@ mod tests {
         assert_eq!(map.to_inside(165_536), None);
         assert_eq!(map.to_inside(99_999), None);
     }
-}
-
-/// The arguments of `newuidmap`/`newgidmap` for `pid` and `maps`: `PID inside outside count …`.
-///
-/// ```
-/// use cove_ns::{id_map_helper_args, IdMap, Pid};
-/// let args = id_map_helper_args(Pid::from_raw(42), &[IdMap::new(0, 1000, 1), IdMap::new(1, 100000, 65536)]);
-/// assert_eq!(args, ["42", "0", "1000", "1", "1", "100000", "65536"]);
-/// ```
-pub fn id_map_helper_args(pid: Pid, maps: &[IdMap]) -> Vec<String> {
-    let mut args = vec![pid.to_string()];
-    for m in maps {
-        args.extend([
-            m.inside.to_string(),
-            m.outside.to_string(),
-            m.count.to_string(),
-        ]);
-    }
-    args
-}
-
-/// Writes the uid and gid maps of `pid`'s user namespace through the setuid helpers `newuidmap` and
-/// `newgidmap` (Debian's `uidmap` package), which check the ranges against `/etc/subuid` and `/etc/subgid`.
-/// This is how an unprivileged caller maps more than its own uid.
-pub fn write_id_maps_with_helpers(
-    pid: Pid,
-    uid_maps: &[IdMap],
-    gid_maps: &[IdMap],
-) -> Result<(), NsError> {
-    validate_id_maps(uid_maps).map_err(|source| NsError::InvalidIdMap {
-        file: "uid_map",
-        source,
-    })?;
-    validate_id_maps(gid_maps).map_err(|source| NsError::InvalidIdMap {
-        file: "gid_map",
-        source,
-    })?;
-    run_id_map_helper("newuidmap", pid, uid_maps)?;
-    run_id_map_helper("newgidmap", pid, gid_maps)
-}
-
-fn run_id_map_helper(program: &'static str, pid: Pid, maps: &[IdMap]) -> Result<(), NsError> {
-    let args = id_map_helper_args(pid, maps);
-    let output = std::process::Command::new(program)
-        .args(&args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|source| NsError::StartIdMapHelper {
-            program,
-            pid,
-            source,
-        })?;
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(NsError::IdMapHelperFailed {
-        program,
-        args: args.join(" "),
-        status: output.status,
-        stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-    })
 }

@@ -252,8 +252,9 @@ fn notes(fixture: &Fixture, schedule: &Schedule) -> Vec<String> {
             schedule.gap.as_millis()
         ),
         format!(
-            "`{}` is cove on the same container without `[resources]`: no cgroup at all. It is not the same \
-             work as the others; it shows what the cgroup costs.",
+            "`{}` is cove on the same container without `[resources]`: its cgroup then only carries the \
+             default device rules (as root cove always creates one), no memory or pids limit. It shows what \
+             the limits cost.",
             fixture::COVE_NO_CGROUP
         ),
         "runc and crun run the bundle with `RUNTIME --root TMP run --bundle DIR ID`, a new id per run, \

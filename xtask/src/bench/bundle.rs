@@ -37,7 +37,7 @@ pub struct Bundle {
     pub dir: PathBuf,
     /// The cove manifest.
     pub manifest: PathBuf,
-    /// The same container without `[resources]` (no cgroup), to show what the cgroup costs.
+    /// The same container without `[resources]` (its cgroup has only the device rules), to show what the limits cost.
     pub manifest_no_cgroup: PathBuf,
 }
 
@@ -110,7 +110,7 @@ fn oci_mounts() -> Value {
     ])
 }
 
-/// The cove manifest of the same workload; without `limits`, with no `[resources]` (and so no cgroup).
+/// The cove manifest of the same workload; without `limits`, with no `[resources]` (device rules only).
 pub fn cove_manifest(rootfs: &Path, limits: bool) -> String {
     let mut text = format!(
         "# The workload of `cargo xtask bench`; the OCI config.json next to it is the same container.\n\

@@ -96,7 +96,7 @@ impl Fixture {
         cove_run("cove", cove, &self.bundle.manifest)
     }
 
-    /// `cove run` of the manifest without limits (no cgroup).
+    /// `cove run` of the manifest without limits (a cgroup with the device rules only).
     pub fn cove_no_cgroup(&self, cove: &Path) -> Subject {
         cove_run(COVE_NO_CGROUP, cove, &self.bundle.manifest_no_cgroup)
     }
@@ -127,7 +127,7 @@ impl Drop for Fixture {
 }
 
 /// The name of the `cove run` without cgroup in the tables.
-pub const COVE_NO_CGROUP: &str = "cove, no cgroup";
+pub const COVE_NO_CGROUP: &str = "cove, no limits";
 
 fn cove_run(name: &str, cove: &Path, manifest: &Path) -> Subject {
     Subject::plain(
