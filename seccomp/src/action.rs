@@ -82,9 +82,13 @@ pub(crate) fn condition(
             })
         }
     };
-    let value = match op {
-        SeccompCmpOp::MaskedEq(_) => filter.value_two,
-        _ => filter.value,
+    let (op, value) = match op {
+        // libseccomp compares `(arg & value) == valueTwo` literally: bits of valueTwo outside the
+        // mask can never match. seccompiler would mask valueTwo too, so say "never" explicitly
+        // (no unsigned argument is below 0).
+        SeccompCmpOp::MaskedEq(mask) if filter.value_two & !mask != 0 => (SeccompCmpOp::Lt, 0),
+        SeccompCmpOp::MaskedEq(_) => (op, filter.value_two),
+        _ => (op, filter.value),
     };
     let index = u8::try_from(filter.index)
         .ok()
@@ -149,17 +153,17 @@ mod tests {
     #[test]
     fn operators_map_to_seccompiler() {
         let cases = [
-            ("SCMP_CMP_EQ", SeccompCmpOp::Eq, 5),
-            ("SCMP_CMP_NE", SeccompCmpOp::Ne, 5),
-            ("SCMP_CMP_LT", SeccompCmpOp::Lt, 5),
-            ("SCMP_CMP_LE", SeccompCmpOp::Le, 5),
-            ("SCMP_CMP_GT", SeccompCmpOp::Gt, 5),
-            ("SCMP_CMP_GE", SeccompCmpOp::Ge, 5),
+            ("SCMP_CMP_EQ", SeccompCmpOp::Eq, 13),
+            ("SCMP_CMP_NE", SeccompCmpOp::Ne, 13),
+            ("SCMP_CMP_LT", SeccompCmpOp::Lt, 13),
+            ("SCMP_CMP_LE", SeccompCmpOp::Le, 13),
+            ("SCMP_CMP_GT", SeccompCmpOp::Gt, 13),
+            ("SCMP_CMP_GE", SeccompCmpOp::Ge, 13),
             // MASKED_EQ: value is the mask, valueTwo the expected result.
-            ("SCMP_CMP_MASKED_EQ", SeccompCmpOp::MaskedEq(5), 9),
+            ("SCMP_CMP_MASKED_EQ", SeccompCmpOp::MaskedEq(13), 9),
         ];
         for (text, op, value) in cases {
-            let got = condition(&arg(text, 5, 9), 0, "r").unwrap();
+            let got = condition(&arg(text, 13, 9), 0, "r").unwrap();
             let want = SeccompCondition::new(1, SeccompCmpArgLen::Qword, op, value).unwrap();
             assert_eq!(got, want, "{text}");
         }
@@ -181,6 +185,13 @@ mod tests {
             flags(&names(&["SECCOMP_FILTER_FLAG_NEW_LISTENER"])).unwrap_err(),
             SeccompError::UnknownFlag { flag } if flag == "SECCOMP_FILTER_FLAG_NEW_LISTENER"
         ));
+    }
+
+    #[test]
+    fn masked_eq_with_bits_outside_the_mask_never_matches() {
+        let got = condition(&arg("SCMP_CMP_MASKED_EQ", 0xff, 0x100), 0, "r").unwrap();
+        let never = SeccompCondition::new(1, SeccompCmpArgLen::Qword, SeccompCmpOp::Lt, 0).unwrap();
+        assert_eq!(got, never);
     }
 
     #[test]

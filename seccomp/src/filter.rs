@@ -446,12 +446,15 @@ fn covered_arches(profile: &SeccompProfile, native: Arch) -> Vec<Arch> {
 /// Appends the block of one syscall number, or nothing when its action is the default one.
 fn append_syscall(program: &mut BpfProgram, nr: i64, entry: Entry, default: &SeccompAction) {
     let fallback = entry.fallback.unwrap_or_else(|| default.clone());
-    // Conditions only matter if some rule's action differs from the fallback.
-    let conditional: Vec<_> = entry
-        .conditional
-        .into_iter()
-        .filter(|(_, action)| *action != fallback)
-        .collect();
+    // Trailing rules with the fallback's action change nothing (earlier ones may shadow later
+    // rules, so they stay).
+    let mut conditional = entry.conditional;
+    while conditional
+        .last()
+        .is_some_and(|(_, action)| *action == fallback)
+    {
+        conditional.pop();
+    }
     // Syscall numbers are small non-negative values (the tables hold < 1024).
     let nr = u32::try_from(nr).expect("syscall numbers fit in u32");
     if conditional.is_empty() {
@@ -1019,5 +1022,161 @@ mod tests {
         assert_eq!(verdict(&f, "read", [0; 6]), Verdict::KillProcess);
         let f = custom("SCMP_ACT_ALLOW", vec![]);
         assert_eq!(verdict(&f, "mount", [0; 6]), Verdict::Allow);
+    }
+}
+
+/// The compiled program against a direct reading of the profile, on random profiles.
+#[cfg(test)]
+mod reference {
+    use super::*;
+    use crate::profile::ArgFilter;
+
+    /// xorshift64*: deterministic, no dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        /// Values that make comparisons interesting: small, around 2^32, extremes.
+        fn value(&mut self) -> u64 {
+            const EDGES: [u64; 8] = [0, 1, 40, 0xffff_ffff, 1 << 32, (1 << 32) + 40, u64::MAX, 7];
+            match self.below(3) {
+                0 => EDGES[self.below(8) as usize],
+                1 => self.below(64) | (self.below(3) << 32),
+                _ => self.next(),
+            }
+        }
+    }
+
+    const NAMES: [&str; 5] = ["read", "write", "ioctl", "fcntl", "prctl"];
+    const OPS: [&str; 7] = [
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_MASKED_EQ",
+    ];
+    const ACTIONS: [(&str, Option<u32>, Verdict); 4] = [
+        ("SCMP_ACT_ALLOW", None, Verdict::Allow),
+        ("SCMP_ACT_ERRNO", Some(11), Verdict::Errno(11)),
+        ("SCMP_ACT_ERRNO", Some(22), Verdict::Errno(22)),
+        ("SCMP_ACT_TRAP", None, Verdict::Trap),
+    ];
+
+    fn random_profile(rng: &mut Rng) -> (SeccompProfile, Vec<Verdict>) {
+        let default = rng.below(4) as usize;
+        let mut verdicts = vec![ACTIONS[default].2];
+        let mut syscalls = Vec::new();
+        for _ in 0..rng.below(12) {
+            let action = rng.below(4) as usize;
+            verdicts.push(ACTIONS[action].2);
+            // Usually 0–3 conditions; sometimes a long chain (seccompiler's helper jumps).
+            let conditions = if rng.below(8) == 0 { 60 } else { rng.below(4) };
+            let args = (0..conditions)
+                .map(|_| ArgFilter {
+                    index: rng.below(6) as u32,
+                    value: rng.value(),
+                    value_two: rng.value(),
+                    op: OPS[rng.below(7) as usize].to_owned(),
+                })
+                .collect();
+            let names = (0..1 + rng.below(2))
+                .map(|_| NAMES[rng.below(5) as usize].to_owned())
+                .collect();
+            syscalls.push(SyscallRule {
+                names,
+                action: ACTIONS[action].0.to_owned(),
+                errno_ret: ACTIONS[action].1,
+                args,
+                ..SyscallRule::default()
+            });
+        }
+        let profile = SeccompProfile {
+            default_action: ACTIONS[default].0.to_owned(),
+            default_errno_ret: ACTIONS[default].1,
+            syscalls,
+            ..SeccompProfile::default()
+        };
+        (profile, verdicts)
+    }
+
+    fn holds(filter: &ArgFilter, args: &[u64; 6]) -> bool {
+        let a = args[filter.index as usize];
+        let v = filter.value;
+        match filter.op.as_str() {
+            "SCMP_CMP_EQ" => a == v,
+            "SCMP_CMP_NE" => a != v,
+            "SCMP_CMP_LT" => a < v,
+            "SCMP_CMP_LE" => a <= v,
+            "SCMP_CMP_GT" => a > v,
+            "SCMP_CMP_GE" => a >= v,
+            "SCMP_CMP_MASKED_EQ" => a & v == filter.value_two,
+            other => unreachable!("{other}"),
+        }
+    }
+
+    /// The documented semantics, read straight off the profile.
+    fn expected(
+        profile: &SeccompProfile,
+        verdicts: &[Verdict],
+        name: &str,
+        args: &[u64; 6],
+    ) -> Verdict {
+        let rules = || {
+            profile
+                .syscalls
+                .iter()
+                .zip(&verdicts[1..])
+                .filter(|(rule, _)| rule.all_names().any(|n| n == name))
+        };
+        rules()
+            .find(|(rule, _)| !rule.args.is_empty() && rule.args.iter().all(|f| holds(f, args)))
+            .or_else(|| rules().find(|(rule, _)| rule.args.is_empty()))
+            .map_or(verdicts[0], |(_, verdict)| *verdict)
+    }
+
+    #[test]
+    fn program_agrees_with_the_profile() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..300 {
+            let (mut profile, verdicts) = random_profile(&mut rng);
+            let abi = if round % 2 == 0 {
+                Arch::X86_64
+            } else {
+                profile.architectures = vec!["SCMP_ARCH_X86".to_owned()];
+                Arch::X86
+            };
+            let filter = Filter::compile_for(&profile, &[], Arch::X86_64, None).unwrap();
+            for _ in 0..200 {
+                let name = NAMES[rng.below(5) as usize];
+                let mut args = [0u64; 6];
+                for arg in &mut args {
+                    *arg = rng.value();
+                }
+                // Make some calls hit a rule's values exactly.
+                if let Some(rule) = profile.syscalls.get(rng.below(12) as usize) {
+                    for f in &rule.args {
+                        if rng.below(2) == 0 {
+                            args[f.index as usize] = f.value;
+                        }
+                    }
+                }
+                assert_eq!(
+                    filter.check_for(abi, name, args),
+                    Some(expected(&profile, &verdicts, name, &args)),
+                    "round {round} ({abi}): {name}{args:x?}\n{}",
+                    profile.to_json()
+                );
+            }
+        }
     }
 }
