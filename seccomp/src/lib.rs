@@ -28,7 +28,7 @@
 //!
 //! - Rules with argument filters are checked first, in profile order; the first whose conditions
 //!   all hold (AND) decides. Otherwise the first rule without arguments for that syscall decides,
-//!   otherwise `defaultAction`. This is how libseccomp orders a syscall's rules.
+//!   otherwise `defaultAction`.
 //! - Comparisons are 64 bits wide, as libseccomp's on 64-bit architectures.
 //! - ABIs: the native one, plus i386 on x86_64 when the profile lists `SCMP_ARCH_X86` (in
 //!   `architectures`, or in `archMap` for x86_64, as Docker's default does); the same rules apply
