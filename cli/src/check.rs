@@ -65,7 +65,13 @@ pub fn describe(plan: &Plan) -> Result<String> {
             nix::sys::resource::RLIM_INFINITY => "unlimited".to_string(),
             v => v.to_string(),
         };
-        let _ = writeln!(out, "  rlimit   {} {}/{}", r.name, show(r.soft), show(r.hard));
+        let _ = writeln!(
+            out,
+            "  rlimit   {} {}/{}",
+            r.name,
+            show(r.soft),
+            show(r.hard)
+        );
     }
     if let Some(adj) = plan.security.oom_score_adj {
         let _ = writeln!(out, "  oom_adj  {adj}");

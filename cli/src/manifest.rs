@@ -49,6 +49,9 @@ pub struct SecuritySection {
     pub oom_score_adj: Option<Spanned<i64>>,
     /// Opt-in Landlock file-system rules.
     pub landlock: Option<Spanned<LandlockSection>>,
+    /// `"default"` (Docker's profile), `"unconfined"`, or a Docker/OCI profile JSON file relative to the
+    /// manifest's folder.
+    pub seccomp: Option<Spanned<String>>,
 }
 
 /// `[security.landlock]`: paths inside the container the workload may read (and execute) or write.

@@ -196,7 +196,7 @@ impl Plan {
             .enumerate()
             .filter_map(|(i, e)| mount_spec(&mut c, i, e, &base))
             .collect();
-        let security = security_plan(&mut c, m.security.as_ref());
+        let security = security_plan(&mut c, m.security.as_ref(), &base);
         let resources = m
             .resources
             .as_ref()

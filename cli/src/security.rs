@@ -11,7 +11,9 @@ use cove_spawn::ChildError;
 use toml::Spanned;
 
 use crate::diagnostic::did_you_mean;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use cove_seccomp::{Filter, Profile, SeccompError};
 
 use crate::landlock::LandlockPlan;
 use crate::manifest::{RlimitValue, SecuritySection};
@@ -49,7 +51,58 @@ pub struct SecurityPlan {
     pub oom_score_adj: Option<i32>,
     /// Opt-in Landlock rules, applied right before exec.
     pub landlock: Option<LandlockPlan>,
+    /// The seccomp filter, compiled up front (Docker's default profile unless configured).
+    pub seccomp: Seccomp,
 }
+
+/// The container's seccomp setting and its compiled filter (`None`: unconfined).
+#[derive(Clone)]
+pub struct Seccomp {
+    /// What the manifest said: `default`, `unconfined` or the profile's path.
+    pub setting: String,
+    /// The BPF program to load last before exec.
+    pub filter: Option<Filter>,
+}
+
+impl Seccomp {
+    /// Compiles `setting` for the kept capabilities.
+    pub fn compile(setting: &str, capabilities: &CapsHashSet) -> Result<Seccomp, SeccompError> {
+        let caps: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
+        let filter = Profile::from_setting(setting)?.compile(&caps)?;
+        Ok(Seccomp {
+            setting: setting.to_string(),
+            filter,
+        })
+    }
+
+    /// Loads the filter (child side).
+    fn apply(&self) -> Result<(), ChildError> {
+        match &self.filter {
+            Some(filter) => filter
+                .apply()
+                .map_err(|e| ChildError::from_error("seccomp", &e)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Seccomp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let instructions = self.filter.as_ref().map(Filter::instructions);
+        f.debug_struct("Seccomp")
+            .field("setting", &self.setting)
+            .field("instructions", &instructions)
+            .finish()
+    }
+}
+
+impl PartialEq for Seccomp {
+    fn eq(&self, other: &Self) -> bool {
+        self.setting == other.setting && self.filter.is_some() == other.filter.is_some()
+    }
+}
+
+impl Eq for Seccomp {}
 
 /// One resource limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +145,8 @@ impl Default for SecurityPlan {
             rlimits: Vec::new(),
             oom_score_adj: None,
             landlock: None,
+            seccomp: Seccomp::compile("default", &DEFAULT_CAPABILITIES.into_iter().collect())
+                .expect("Docker's default profile compiles"),
         }
     }
 }
@@ -152,6 +207,9 @@ impl SecurityPlan {
     /// Child side, after the user switch, right before exec: the effective, permitted and inheritable sets
     /// (for uid 0; others already have none), an empty ambient set, then `no_new_privileges`.
     pub fn apply_before_exec(&self, uid: u32) -> Result<(), ChildError> {
+        if !self.no_new_privileges {
+            self.seccomp.apply()?;
+        }
         let kept: CapsHashSet = self.capabilities.iter().copied().collect();
         let empty = CapsHashSet::new();
         let target = if uid == 0 { &kept } else { &empty };
@@ -175,6 +233,11 @@ impl SecurityPlan {
                 .apply()
                 .map_err(|e| ChildError::from_error("landlock", &e))?;
         }
+        // Last, so it filters only the workload. The kernel takes a filter only under no_new_privs or with
+        // CAP_SYS_ADMIN: without no_new_privs it was loaded before the capabilities were dropped.
+        if self.no_new_privileges {
+            self.seccomp.apply()?;
+        }
         Ok(())
     }
 }
@@ -183,7 +246,34 @@ impl SecurityPlan {
 pub(crate) fn security_plan(
     c: &mut Checker,
     section: Option<&Spanned<SecuritySection>>,
+    base: &Path,
 ) -> SecurityPlan {
+    let mut plan = security_settings(c, section);
+    let setting = section.and_then(|s| s.get_ref().seccomp.as_ref());
+    let default_caps: CapsHashSet = DEFAULT_CAPABILITIES.into_iter().collect();
+    if setting.is_none() && plan.capabilities == default_caps {
+        return plan; // the default filter, compiled for the default capabilities already
+    }
+    let (text, span) = setting.map_or(("default".to_string(), 0..0), |s| {
+        (s.get_ref().clone(), s.span())
+    });
+    let resolved = match text.as_str() {
+        "default" | "unconfined" => text.clone(),
+        path => base.join(path).display().to_string(),
+    };
+    match Seccomp::compile(&resolved, &plan.capabilities) {
+        Ok(seccomp) => plan.seccomp = seccomp,
+        Err(e) => {
+            c.error(span, "security.seccomp", format!("{e}")).help = Some(
+                "use \"default\", \"unconfined\" or a Docker/OCI seccomp profile (JSON)".into(),
+            );
+        }
+    }
+    plan
+}
+
+/// Everything of `[security]` but the seccomp filter.
+fn security_settings(c: &mut Checker, section: Option<&Spanned<SecuritySection>>) -> SecurityPlan {
     let mut plan = SecurityPlan::default();
     let Some(section) = section else { return plan };
     let s = section.get_ref();

@@ -550,7 +550,7 @@ fn limits_apply_in_a_user_namespace_too() {
 
 /// The `Cap*` and `NoNewPrivs` lines of the container's /proc/self/status, as `(name, value)`.
 fn privileges(extra: &str, test: &str) -> Vec<(String, String)> {
-    let script = "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status";
+    let script = "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status";
     let case = Case::new(test, &busybox_manifest(script, extra));
     let out = case.run();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -577,6 +577,32 @@ fn default_privileges_are_dockers_capabilities_and_no_new_privs() {
     }
     assert_eq!(value(&f, "CapAmb"), "0000000000000000");
     assert_eq!(value(&f, "NoNewPrivs"), "1");
+    assert_eq!(
+        value(&f, "Seccomp"),
+        "2",
+        "the default seccomp filter is loaded"
+    );
+}
+
+#[test]
+fn seccomp_unconfined_and_custom_profiles() {
+    let f = privileges("[security]\nseccomp = \"unconfined\"\n", "seccomp-off");
+    assert_eq!(value(&f, "Seccomp"), "0");
+    // A Docker-format profile next to the manifest: everything allowed but getppid.
+    let profile = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 42}]}"#;
+    let extra = "[security]\nseccomp = \"profile.json\"\n";
+    // busybox's shell sets $PPID from the raw getppid result: -42 (as unsigned) under the profile, 0 (the
+    // parent is outside the PID namespace) without.
+    let script = "grep Seccomp: /proc/self/status; echo ppid=$PPID";
+    let case = Case::new("seccomp-custom", &busybox_manifest(script, extra));
+    std::fs::write(case.dir.path().join("profile.json"), profile).unwrap();
+    let out = case.run();
+    assert_eq!(
+        stdout(&out).split_whitespace().collect::<Vec<_>>(),
+        ["Seccomp:", "2", "ppid=4294967254"],
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
