@@ -279,6 +279,12 @@ fn a_broken_seccomp_profile_is_reported_up_front() {
     let text = format!("{PROCESS}[rootfs]\nhost = true\n[security]\nseccomp = \"nope.json\"\n");
     let (code, stderr, _d) = check("m.toml", &text);
     assert_eq!(code, 125);
-    assert!(stderr.starts_with("cove: error: DIR/m.toml:6:11: `security.seccomp`: "), "{stderr}");
-    assert!(stderr.contains("nope.json") && stderr.contains("help: use \"default\""), "{stderr}");
+    assert!(
+        stderr.starts_with("cove: error: DIR/m.toml:6:11: `security.seccomp`: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("nope.json") && stderr.contains("help: use \"default\""),
+        "{stderr}"
+    );
 }
