@@ -8,6 +8,7 @@ pub mod cgroups;
 pub mod check;
 pub mod diagnostic;
 pub mod doctor;
+pub mod idmap_mounts;
 pub mod landlock;
 pub mod manifest;
 pub mod plan;

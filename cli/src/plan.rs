@@ -190,11 +190,13 @@ impl Plan {
         let hostname = hostname_plan(&mut c, m.hostname.as_ref(), &id, &namespaces);
         let root = root_plan(&mut c, &m.rootfs, &base);
         let process = process_plan(&mut c, m.process.get_ref());
+        let user_ns = namespaces.is_new(Namespace::User)
+            || namespaces.join.iter().any(|(k, _)| *k == Namespace::User);
         let mounts: Vec<MountSpec> = m
             .mounts
             .iter()
             .enumerate()
-            .filter_map(|(i, e)| mount_spec(&mut c, i, e, &base))
+            .filter_map(|(i, e)| mount_spec(&mut c, i, e, &base, user_ns))
             .collect();
         let security = security_plan(&mut c, m.security.as_ref(), &base);
         let resources = m
@@ -550,9 +552,20 @@ fn mount_spec(
     index: usize,
     entry: &Spanned<MountEntry>,
     base: &Path,
+    user_ns: bool,
 ) -> Option<MountSpec> {
     let e = entry.get_ref();
     let key = format!("mounts[{index}]");
+    if e.options.iter().any(|o| o == "idmap") && !user_ns {
+        let err = c.error(
+            entry.span(),
+            &format!("{key}.options"),
+            "the `idmap` option needs a user namespace: ids are mapped through the container's uid_map/gid_map",
+        );
+        err.help =
+            Some("add `[namespaces.user]` with uid_map and gid_map, or drop `idmap`".to_string());
+        return None;
+    }
     let kind: MountKind = match e.kind.get_ref().parse() {
         Ok(kind) => kind,
         Err(_) => {

@@ -1,14 +1,16 @@
 //! Runs a validated [`Plan`]: state dir, cgroup, clone, child set-up, wait, clean-up.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use cove_cgroup::SelfAttach;
 use cove_ns::{IdMap, Namespace, NamespaceSet};
-use cove_rootfs::{MountPlan, RootSource};
+use cove_rootfs::{DetachedMounts, MountPlan, RootSource};
 use cove_spawn::{ChildError, Command, SpawnError};
 
 use crate::cgroups::{ContainerCgroup, Entry};
+use crate::idmap_mounts::idmap_through_child;
 use crate::plan::{Plan, RootChoice};
 use crate::report::{Report, StatsFormat};
 use crate::statedir::{default_root, StateDir};
@@ -30,6 +32,8 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
     let root_source = root_source(plan, &state)?;
     let mount_plan =
         MountPlan::build(&plan.rootfs_spec(root_source)).context("building the mount plan")?;
+    let detached =
+        Arc::new(DetachedMounts::open(&mount_plan).context("preparing the idmapped mounts")?);
     let cgroup = ContainerCgroup::create(plan, options.stats.is_some())?;
 
     let mut entry = cgroup
@@ -38,15 +42,30 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
         .transpose()?;
     let defer_cgroup_ns = entry.as_ref().is_some_and(Entry::moves_after_clone);
     let self_attach = entry.as_mut().and_then(|e| e.self_attach.take());
-    let mut command = command(plan, options, mount_plan, self_attach, defer_cgroup_ns);
+    let mut command = command(
+        plan,
+        options,
+        (mount_plan, Arc::clone(&detached)),
+        self_attach,
+        defer_cgroup_ns,
+    );
     if let Some(fd) = entry.as_mut().and_then(|e| e.clone_into.take()) {
         command = command.into_cgroup(fd);
     }
-    let child = match (&cgroup, &entry) {
-        (Some(cg), Some(e)) if e.attach_by_pid => {
-            command.spawn_with(|pid| cg.add_pid(pid.as_raw()).map_err(Into::into))
-        }
-        _ => command.spawn(),
+    let attach_by_pid = match (&cgroup, &entry) {
+        (Some(cg), Some(e)) if e.attach_by_pid => Some(cg),
+        _ => None,
+    };
+    let child = if attach_by_pid.is_some() || !detached.is_empty() {
+        command.spawn_with(|pid| {
+            if let Some(cg) = attach_by_pid {
+                cg.add_pid(pid.as_raw())?;
+            }
+            idmap_through_child(&detached, pid)?;
+            Ok(())
+        })
+    } else {
+        command.spawn()
     };
     let status = child
         .map_err(spawn_error)?
@@ -83,7 +102,7 @@ fn root_source(plan: &Plan, state: &StateDir) -> Result<RootSource> {
 fn command(
     plan: &Plan,
     options: &RunOptions,
-    mount_plan: MountPlan,
+    (mount_plan, detached): (MountPlan, Arc<DetachedMounts>),
     self_attach: Option<SelfAttach>,
     defer_cgroup_ns: bool,
 ) -> Command {
@@ -143,7 +162,7 @@ fn command(
                 cove_ns::set_hostname(name).map_err(|e| ChildError::from_error("hostname", &e))?;
             }
             mount_plan
-                .apply()
+                .apply_with(&detached)
                 .map_err(|e| ChildError::new(e.stage(), e.errno(), e.to_string()))?;
             bounding.apply_rlimits()?;
             bounding.limit_bounding_set()

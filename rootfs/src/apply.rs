@@ -11,6 +11,7 @@ use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{chdir, chroot, fchdir, pivot_root, symlinkat};
 
 use crate::error::RootfsError;
+use crate::idmap::DetachedMounts;
 use crate::options::{attrs_to_string, Attrs, ATIME_FLAGS, ATTR_FLAGS};
 use crate::plan::{MountOp, MountPlan, StepKind, TargetKind};
 use crate::resolve::{
@@ -50,10 +51,18 @@ impl MountPlan {
     /// Stops at the first failing step; mounts made until then stay in the (private) mount
     /// namespace, which dies with the child.
     pub fn apply(&self) -> Result<(), RootfsError> {
+        self.apply_with(&DetachedMounts::default())
+    }
+
+    /// [`apply`](MountPlan::apply), attaching the idmapped bind mounts from `detached` (opened by
+    /// [`DetachedMounts::open`] on this plan before the clone and idmapped by
+    /// [`DetachedMounts::set_idmap`]) with move_mount(2) instead of calling mount(2).
+    pub fn apply_with(&self, detached: &DetachedMounts) -> Result<(), RootfsError> {
         let mut ctx = Ctx {
             root_path: self.root.clone(),
             root: None,
             fresh: Vec::new(),
+            detached,
         };
         for step in &self.steps {
             ctx.apply(&step.kind)?;
@@ -63,10 +72,11 @@ impl MountPlan {
 }
 
 /// State while applying: the root directory, opened lazily (and reopened after it was mounted on).
-struct Ctx {
+struct Ctx<'a> {
     root_path: PathBuf,
     root: Option<OwnedFd>,
     fresh: Vec<FreshDir>,
+    detached: &'a DetachedMounts,
 }
 
 /// A tmpfs mounted by this plan (inside the root) and not covered since. It started empty and only
@@ -78,7 +88,7 @@ struct FreshDir {
     fd: Option<OwnedFd>,
 }
 
-impl Ctx {
+impl Ctx<'_> {
     fn root(&mut self) -> Result<BorrowedFd<'_>, RootfsError> {
         if self.root.is_none() {
             self.root = Some(open_root_dir(&self.root_path)?);
@@ -199,6 +209,7 @@ impl Ctx {
             propagation: None,
             create: TargetKind::Dir,
             note: None,
+            idmap: false,
         };
         self.mount(&op)
     }
@@ -210,18 +221,22 @@ impl Ctx {
             TargetKind::LikeSource => Create::LikeSource(&m.source),
         };
         let target = self.target(&m.target, create)?;
-        mount(
-            Some(&m.source),
-            proc_fd_path(&target).as_str(),
-            m.kind.fs_type(),
-            m.flags,
-            m.data.as_deref(),
-        )
-        .map_err(|source| RootfsError::Mount {
-            kind: m.kind,
-            target: m.target.clone(),
-            source,
-        })?;
+        if m.idmap {
+            self.attach_detached(&target, &m.target)?;
+        } else {
+            mount(
+                Some(&m.source),
+                proc_fd_path(&target).as_str(),
+                m.kind.fs_type(),
+                m.flags,
+                m.data.as_deref(),
+            )
+            .map_err(|source| RootfsError::Mount {
+                kind: m.kind,
+                target: m.target.clone(),
+                source,
+            })?;
+        }
         drop(target);
         self.note_mount(&m.target, m.kind);
         if m.attrs.is_none() && m.propagation.is_none() {
@@ -242,6 +257,21 @@ impl Ctx {
             })?;
         }
         Ok(())
+    }
+
+    /// Attaches the prepared idmapped clone for `target` on the resolved `on`.
+    fn attach_detached(&self, on: &OwnedFd, target: &Path) -> Result<(), RootfsError> {
+        let from = self
+            .detached
+            .get(target)
+            .ok_or_else(|| RootfsError::MissingDetached {
+                target: target.to_owned(),
+                source: Errno::EINVAL,
+            })?;
+        sys::move_mount_fds(from, on.as_fd()).map_err(|source| RootfsError::MoveMount {
+            target: target.to_owned(),
+            source,
+        })
     }
 
     fn reopen(&mut self, path: &Path) -> Result<OwnedFd, RootfsError> {

@@ -34,6 +34,17 @@ pub enum PlanError {
         /// The target given.
         target: PathBuf,
     },
+    /// An `idmap` bind mount in a container without a new user namespace: the mapping comes from
+    /// the container's user namespace.
+    #[error(
+        "mounts[{index}] ({target}): the `idmap` option needs a new user namespace with id maps"
+    )]
+    IdmapWithoutUserNs {
+        /// Index in the mount list.
+        index: usize,
+        /// The target given.
+        target: PathBuf,
+    },
     /// A mount on `/` itself.
     #[error("mounts[{index}] ({target}): the container's `/` cannot be a mount target")]
     RootTarget {
@@ -221,6 +232,51 @@ pub enum RootfsError {
         #[source]
         source: Errno,
     },
+    /// Cloning the source of an idmapped bind mount (open_tree(2), in the runtime).
+    #[error("clone the mount tree of {source_path} for the idmapped mount on {target} (open_tree; needs Linux 5.2+)")]
+    OpenTree {
+        /// The host source.
+        source_path: PathBuf,
+        /// The target inside the container.
+        target: PathBuf,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Setting `MOUNT_ATTR_IDMAP` on the cloned source (mount_setattr(2), in the runtime).
+    #[error("idmap the bind mount of {source_path} on {target}: {why}")]
+    Idmap {
+        /// The host source.
+        source_path: PathBuf,
+        /// The target inside the container.
+        target: PathBuf,
+        /// What the errno most likely means.
+        why: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// An idmapped bind mount whose prepared detached mount was not handed to
+    /// [`MountPlan::apply_with`](crate::MountPlan::apply_with).
+    #[error(
+        "the idmapped bind mount on {target} was not prepared by the runtime (DetachedMounts)"
+    )]
+    MissingDetached {
+        /// The target inside the container.
+        target: PathBuf,
+        /// Always `EINVAL`.
+        #[source]
+        source: Errno,
+    },
+    /// Attaching the idmapped detached mount on its target (move_mount(2), in the child).
+    #[error("attach the idmapped bind mount on {target} (move_mount)")]
+    MoveMount {
+        /// The target inside the container.
+        target: PathBuf,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
     /// Changing the flags (read-only, nosuid, …) of a mount after creating it.
     #[error("set the flags ({flags}) of the mount on {target}")]
     MountFlags {
@@ -321,6 +377,10 @@ impl RootfsError {
             | RootfsError::InspectSource { source, .. }
             | RootfsError::InspectHostDir { source, .. }
             | RootfsError::Mount { source, .. }
+            | RootfsError::OpenTree { source, .. }
+            | RootfsError::Idmap { source, .. }
+            | RootfsError::MissingDetached { source, .. }
+            | RootfsError::MoveMount { source, .. }
             | RootfsError::MountFlags { source, .. }
             | RootfsError::MountPropagation { source, .. }
             | RootfsError::Symlink { source, .. }
@@ -346,6 +406,10 @@ impl RootfsError {
             RootfsError::InspectSource { .. } => "inspect bind source",
             RootfsError::InspectHostDir { .. } => "inspect host dir",
             RootfsError::Mount { .. } => "mount",
+            RootfsError::OpenTree { .. } => "open_tree",
+            RootfsError::Idmap { .. } => "idmap mount",
+            RootfsError::MissingDetached { .. } => "idmap mount",
+            RootfsError::MoveMount { .. } => "move_mount",
             RootfsError::MountFlags { .. } => "mount flags",
             RootfsError::MountPropagation { .. } => "mount propagation",
             RootfsError::Symlink { .. } => "symlink",

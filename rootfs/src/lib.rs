@@ -7,6 +7,10 @@
 //! `/sys`, a minimal `/dev`, the caller's mounts, read-only and masked paths, `pivot_root`, and a
 //! read-only `/` if asked.
 //!
+//! Bind mounts with the `idmap` option are idmapped through the container's user namespace; the
+//! runtime prepares them with [`DetachedMounts`] and the child applies the plan with
+//! [`MountPlan::apply_with`].
+//!
 //! Every mount target is resolved inside the new root ([`open_in_root`]: openat2 with
 //! `RESOLVE_IN_ROOT`) and mounted through `/proc/self/fd/N`, so a symlink planted in the rootfs
 //! can never point a mount at the host.
@@ -30,6 +34,7 @@
 
 mod apply;
 mod error;
+mod idmap;
 mod options;
 mod plan;
 mod resolve;
@@ -37,6 +42,7 @@ mod spec;
 mod sys;
 
 pub use error::{PlanError, RootfsError};
+pub use idmap::DetachedMounts;
 pub use plan::{MountPlan, Step};
 pub use resolve::{open_in_root, open_in_root_at, resolve_in_root};
 pub use spec::{MountKind, MountSpec, Propagation, RootSource, RootfsSpec};

@@ -70,6 +70,8 @@ pub(crate) struct ParsedOptions {
     pub bind: Option<bool>,
     /// Propagation to set after mounting (`MS_PRIVATE`, … possibly with `MS_REC`).
     pub propagation: Option<MsFlags>,
+    /// `idmap` was given (bind only): attach an idmapped clone of the source instead.
+    pub idmap: bool,
     /// Data options, in order.
     pub data: Vec<String>,
 }
@@ -162,6 +164,7 @@ enum FlagOpt {
     Atime(MsFlags),
     Propagation(MsFlags),
     Bind { recursive: bool },
+    Idmap,
     Nothing,
 }
 
@@ -194,6 +197,7 @@ fn flag_option(option: &str) -> Option<FlagOpt> {
         "runbindable" => Propagation(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
         "bind" => Bind { recursive: false },
         "rbind" => Bind { recursive: true },
+        "idmap" => Idmap,
         "defaults" => Nothing,
         _ => return None,
     })
@@ -210,6 +214,7 @@ pub(crate) fn parse_options<'a>(
         atime: None,
         bind: None,
         propagation: None,
+        idmap: false,
         data: Vec::new(),
     };
     for option in options {
@@ -240,6 +245,8 @@ fn parse_one(kind: MountKind, option: &str, parsed: &mut ParsedOptions) -> Resul
         FlagOpt::Propagation(f) => parsed.propagation = Some(f),
         FlagOpt::Bind { .. } if kind != MountKind::Bind => return Err(OptionError::NotForKind),
         FlagOpt::Bind { recursive } => parsed.bind = Some(recursive),
+        FlagOpt::Idmap if kind != MountKind::Bind => return Err(OptionError::NotForKind),
+        FlagOpt::Idmap => parsed.idmap = true,
         FlagOpt::Nothing => {}
     }
     Ok(())

@@ -90,6 +90,9 @@ pub(crate) struct MountOp {
     pub create: TargetKind,
     /// Why this mount differs from what was asked (shown in the step's description).
     pub note: Option<&'static str>,
+    /// Bind only: attach the idmapped detached clone of `source` prepared by the runtime
+    /// ([`DetachedMounts`](crate::DetachedMounts)) instead of calling mount(2).
+    pub idmap: bool,
 }
 
 impl MountOp {
@@ -104,6 +107,7 @@ impl MountOp {
             propagation: None,
             create: TargetKind::Dir,
             note: None,
+            idmap: false,
         }
     }
 
@@ -157,6 +161,7 @@ impl MountPlan {
             .enumerate()
             .map(|(index, m)| compile_mount(index, m).map(Some))
             .collect::<Result<_, _>>()?;
+        check_idmap(spec, &caller)?;
         let mut take = |target: &str| {
             caller
                 .iter_mut()
@@ -307,6 +312,7 @@ fn device_bind(name: &str) -> MountOp {
         propagation: None,
         create: TargetKind::File,
         note: None,
+        idmap: false,
     }
 }
 
@@ -336,6 +342,24 @@ fn check_path(list: &'static str, path: &Path) -> Result<PathBuf, PlanError> {
         });
     }
     Ok(normalize(path))
+}
+
+/// An idmapped mount maps ids through the container's user namespace: there must be one.
+fn check_idmap(spec: &RootfsSpec, ops: &[Option<MountOp>]) -> Result<(), PlanError> {
+    if spec.in_user_ns {
+        return Ok(());
+    }
+    let found = ops
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.as_ref().is_some_and(|m| m.idmap));
+    match found {
+        Some((index, Some(m))) => Err(PlanError::IdmapWithoutUserNs {
+            index,
+            target: m.target.clone(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn is_clean_absolute(path: &Path) -> bool {
@@ -406,6 +430,7 @@ fn compile_mount(index: usize, m: &MountSpec) -> Result<MountOp, PlanError> {
         propagation: parsed.propagation,
         create: TargetKind::Dir,
         note: None,
+        idmap: parsed.idmap,
     };
     match m.kind {
         MountKind::Bind => {
@@ -515,6 +540,9 @@ fn fmt_mount(m: &MountOp, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let extra = options::flags_to_string(m.flags - MsFlags::MS_BIND);
         if extra == "rec" {
             f.write_str(" (recursive)")?;
+        }
+        if m.idmap {
+            f.write_str(" (idmapped by the container's user namespace)")?;
         }
     } else {
         write!(f, "mount {} on {}", m.kind, m.target.display())?;
