@@ -520,10 +520,13 @@ fn clone_child(
     };
     // Dropping the context closes the parent's copies of the child's socket end and namespace files.
     drop(slot);
+    // clone(2) gives no pidfd: open one (Linux >= 5.3). Without it the wait relies on SIGCHLD, which another
+    // thread of a multithreaded caller may take and discard.
+    let pidfd = cloned.pidfd.or_else(|| sys::pidfd_open(cloned.pid).ok());
     Ok((
         ProcessGuard {
             pid: cloned.pid,
-            pidfd: cloned.pidfd,
+            pidfd,
             armed: true,
         },
         mode,
