@@ -52,6 +52,9 @@ pub struct SecuritySection {
     /// `"default"` (Docker's profile), `"unconfined"`, or a Docker/OCI profile JSON file relative to the
     /// manifest's folder.
     pub seccomp: Option<Spanned<String>>,
+    /// Absolute host path of a unix socket (the OCI `linux.seccomp.listenerPath`) that receives the
+    /// seccomp listener fd. Required when the profile has `SCMP_ACT_NOTIFY` rules, refused otherwise.
+    pub seccomp_listener: Option<Spanned<String>>,
 }
 
 /// `[security.landlock]`: paths inside the container the workload may read (and execute) or write.

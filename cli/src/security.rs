@@ -13,7 +13,14 @@ use toml::Spanned;
 use crate::diagnostic::did_you_mean;
 use std::path::{Path, PathBuf};
 
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+
 use cove_seccomp::{Filter, Profile, SeccompError};
+use nix::sys::socket::{
+    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
+};
 
 use crate::landlock::LandlockPlan;
 use crate::manifest::{RlimitValue, SecuritySection};
@@ -56,12 +63,32 @@ pub struct SecurityPlan {
 }
 
 /// The container's seccomp setting and its compiled filter (`None`: unconfined).
+///
+/// With `SCMP_ACT_NOTIFY` rules the filter has a listener: the run path calls
+/// [`connect_listener`](Seccomp::connect_listener) before the clone (the socket's host path is
+/// unreachable after `pivot_root`); the child, right after loading the filter, sends the OCI
+/// container process state and the listener fd over that connection.
 #[derive(Clone)]
 pub struct Seccomp {
     /// What the manifest said: `default`, `unconfined` or the profile's path.
     pub setting: String,
     /// The BPF program to load last before exec.
     pub filter: Option<Filter>,
+    /// `security.seccomp_listener`: the unix socket the listener fd goes to.
+    pub listener_path: Option<PathBuf>,
+    /// The connection to `listener_path` (close-on-exec) and the container id, once connected.
+    listener: Option<(Arc<OwnedFd>, String)>,
+}
+
+/// Connecting to `security.seccomp_listener` failed.
+#[derive(Debug, thiserror::Error)]
+#[error("connect to the seccomp listener socket {}", path.display())]
+pub struct ListenerConnectError {
+    /// The socket's path.
+    pub path: PathBuf,
+    /// The OS error.
+    #[source]
+    pub source: nix::Error,
 }
 
 impl Seccomp {
@@ -72,18 +99,105 @@ impl Seccomp {
         Ok(Seccomp {
             setting: setting.to_string(),
             filter,
+            listener_path: None,
+            listener: None,
         })
     }
 
-    /// Loads the filter (child side).
+    /// Whether the filter has `SCMP_ACT_NOTIFY` rules (and so a listener).
+    pub fn notifies(&self) -> bool {
+        self.filter.as_ref().is_some_and(Filter::notifies)
+    }
+
+    /// Parent side, before the clone: connects (`SOCK_STREAM`, close-on-exec) to
+    /// `security.seccomp_listener`, for the container `container_id`. Does nothing without a
+    /// listener path. The child inherits the connection.
+    pub fn connect_listener(&mut self, container_id: &str) -> Result<(), ListenerConnectError> {
+        let Some(path) = &self.listener_path else {
+            return Ok(());
+        };
+        let err = |source| ListenerConnectError {
+            path: path.clone(),
+            source,
+        };
+        let sock = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(err)?;
+        let addr = UnixAddr::new(path.as_path()).map_err(err)?;
+        connect(sock.as_raw_fd(), &addr).map_err(err)?;
+        self.listener = Some((Arc::new(sock), container_id.to_string()));
+        Ok(())
+    }
+
+    /// Loads the filter (child side); a listener fd goes to the connected socket.
     fn apply(&self) -> Result<(), ChildError> {
-        match &self.filter {
-            Some(filter) => filter
-                .apply()
-                .map_err(|e| ChildError::from_error("seccomp", &e)),
+        let Some(filter) = &self.filter else {
+            return Ok(());
+        };
+        let listener = filter
+            .apply()
+            .map_err(|e| ChildError::from_error("seccomp", &e))?;
+        match listener {
+            Some(listener) => self.send_listener(listener),
             None => Ok(()),
         }
     }
+
+    /// Child side: sends the OCI container process state with the listener fd (SCM_RIGHTS) in
+    /// one `sendmsg`, then closes the listener (the connection closes at exec: close-on-exec).
+    ///
+    /// `pid` is the container process's pid as it sees itself (in a new pid namespace: 1), not
+    /// the host's; a supervisor gets the host view from each notification's `pid`.
+    fn send_listener(&self, listener: OwnedFd) -> Result<(), ChildError> {
+        let Some((sock, id)) = &self.listener else {
+            return Err(ChildError::new(
+                "seccomp",
+                None,
+                "the filter has a listener but security.seccomp_listener was not connected \
+                 (Seccomp::connect_listener not called before the clone)"
+                    .to_string(),
+            ));
+        };
+        let state = container_process_state(id, std::process::id());
+        let fds = [listener.as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        let iov = [IoSlice::new(state.as_bytes())];
+        let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+            .map_err(|e| ChildError::from_errno("seccomp", e, "send the listener fd"))?;
+        if sent != state.len() {
+            return Err(ChildError::new(
+                "seccomp",
+                None,
+                format!(
+                    "send the listener fd: short write ({sent} of {})",
+                    state.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The OCI "container process state" sent with the seccomp listener fd.
+pub fn container_process_state(id: &str, pid: u32) -> String {
+    serde_json::json!({
+        "ociVersion": "1.0.2",
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": "",
+        "state": {
+            "ociVersion": "1.0.2",
+            "id": id,
+            "status": "creating",
+            "pid": pid,
+            "bundle": "",
+        },
+    })
+    .to_string()
 }
 
 impl std::fmt::Debug for Seccomp {
@@ -92,13 +206,16 @@ impl std::fmt::Debug for Seccomp {
         f.debug_struct("Seccomp")
             .field("setting", &self.setting)
             .field("instructions", &instructions)
+            .field("listener_path", &self.listener_path)
             .finish()
     }
 }
 
 impl PartialEq for Seccomp {
     fn eq(&self, other: &Self) -> bool {
-        self.setting == other.setting && self.filter.is_some() == other.filter.is_some()
+        self.setting == other.setting
+            && self.filter.is_some() == other.filter.is_some()
+            && self.listener_path == other.listener_path
     }
 }
 
@@ -251,9 +368,21 @@ pub(crate) fn security_plan(
     let mut plan = security_settings(c, section);
     let setting = section.and_then(|s| s.get_ref().seccomp.as_ref());
     let default_caps: CapsHashSet = DEFAULT_CAPABILITIES.into_iter().collect();
-    if setting.is_none() && plan.capabilities == default_caps {
-        return plan; // the default filter, compiled for the default capabilities already
+    if setting.is_some() || plan.capabilities != default_caps {
+        seccomp_filter(c, &mut plan, setting, base);
     }
+    let listener = section.and_then(|s| s.get_ref().seccomp_listener.as_ref());
+    seccomp_listener(c, &mut plan.seccomp, setting, listener);
+    plan
+}
+
+/// Compiles `security.seccomp` for the kept capabilities into `plan.seccomp`.
+fn seccomp_filter(
+    c: &mut Checker,
+    plan: &mut SecurityPlan,
+    setting: Option<&Spanned<String>>,
+    base: &Path,
+) {
     let (text, span) = setting.map_or(("default".to_string(), 0..0), |s| {
         (s.get_ref().clone(), s.span())
     });
@@ -269,7 +398,40 @@ pub(crate) fn security_plan(
             );
         }
     }
-    plan
+}
+
+/// Checks `security.seccomp_listener`: required (an absolute path) when the filter notifies,
+/// refused when it does not.
+fn seccomp_listener(
+    c: &mut Checker,
+    seccomp: &mut Seccomp,
+    setting: Option<&Spanned<String>>,
+    listener: Option<&Spanned<String>>,
+) {
+    match (seccomp.notifies(), listener) {
+        (false, None) => {}
+        (true, None) => {
+            let span = setting.map_or(0..0, Spanned::span);
+            let msg = "the profile has SCMP_ACT_NOTIFY rules but no listener socket is set";
+            c.error(span, "security.seccomp", msg).help = Some(
+                "set security.seccomp_listener = \"/absolute/path/of/a/unix.sock\" (a seccomp agent \
+                 listening there receives the listener fd)"
+                    .into(),
+            );
+        }
+        (false, Some(path)) => {
+            let msg =
+                "the seccomp profile has no SCMP_ACT_NOTIFY rule, so there is no listener to send";
+            c.error(path.span(), "security.seccomp_listener", msg).help =
+                Some("remove the key, or add SCMP_ACT_NOTIFY rules to the profile".into());
+        }
+        (true, Some(path)) if !Path::new(path.get_ref()).is_absolute() => {
+            let msg = format!("{:?} is not an absolute path", path.get_ref());
+            c.error(path.span(), "security.seccomp_listener", msg).help =
+                Some("give the unix socket's absolute host path".into());
+        }
+        (true, Some(path)) => seccomp.listener_path = Some(PathBuf::from(path.get_ref())),
+    }
 }
 
 /// Everything of `[security]` but the seccomp filter.
@@ -427,5 +589,103 @@ mod tests {
             .sum();
         assert_eq!(mask, 0xa80425fb);
         assert!(SecurityPlan::default().no_new_privileges);
+    }
+
+    /// Checks the `[security]` table `toml` with profiles relative to `dir`: the plan and the
+    /// errors as `key: message`.
+    fn check_security(toml_text: &str, dir: &Path) -> (SecurityPlan, Vec<String>) {
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            security: Spanned<SecuritySection>,
+        }
+        let doc: Doc = toml::from_str(toml_text).expect("toml");
+        let file = dir.join("m.toml");
+        let mut c = Checker {
+            file: &file,
+            source: toml_text,
+            errors: Vec::new(),
+        };
+        let plan = security_plan(&mut c, Some(&doc.security), dir);
+        let errors = c
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.key.clone().unwrap_or_default(), e.message))
+            .collect();
+        (plan, errors)
+    }
+
+    const NOTIFY: &str = r#"{"defaultAction":"SCMP_ACT_ALLOW",
+        "syscalls":[{"names":["getppid"],"action":"SCMP_ACT_NOTIFY"}]}"#;
+
+    #[test]
+    fn seccomp_listener_is_required_with_notify_rules_and_refused_without() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notify.json"), NOTIFY).unwrap();
+
+        let (plan, errors) = check_security(
+            "[security]\nseccomp = \"notify.json\"\nseccomp_listener = \"/run/agent.sock\"\n",
+            dir.path(),
+        );
+        assert_eq!(errors, Vec::<String>::new());
+        assert!(plan.seccomp.notifies());
+        assert_eq!(
+            plan.seccomp.listener_path.as_deref(),
+            Some(Path::new("/run/agent.sock"))
+        );
+
+        let (_, errors) = check_security("[security]\nseccomp = \"notify.json\"\n", dir.path());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("security.seccomp: the profile has SCMP_ACT_NOTIFY rules"),
+            "{errors:?}"
+        );
+
+        let (_, errors) = check_security(
+            "[security]\nseccomp = \"notify.json\"\nseccomp_listener = \"agent.sock\"\n",
+            dir.path(),
+        );
+        assert_eq!(
+            errors,
+            ["security.seccomp_listener: \"agent.sock\" is not an absolute path"]
+        );
+
+        for table in [
+            "[security]\nseccomp_listener = \"/run/agent.sock\"\n",
+            "[security]\nseccomp = \"unconfined\"\nseccomp_listener = \"/run/agent.sock\"\n",
+        ] {
+            let (plan, errors) = check_security(table, dir.path());
+            assert_eq!(errors.len(), 1, "{table}: {errors:?}");
+            assert!(
+                errors[0].starts_with("security.seccomp_listener: the seccomp profile has no"),
+                "{errors:?}"
+            );
+            assert_eq!(plan.seccomp.listener_path, None);
+        }
+    }
+
+    #[test]
+    fn the_container_process_state_is_ocis() {
+        let state: serde_json::Value =
+            serde_json::from_str(&container_process_state("web", 7)).unwrap();
+        assert_eq!(
+            state,
+            serde_json::json!({
+                "ociVersion": "1.0.2", "fds": ["seccompFd"], "pid": 7, "metadata": "",
+                "state": { "ociVersion": "1.0.2", "id": "web", "status": "creating", "pid": 7,
+                           "bundle": "" }
+            })
+        );
+    }
+
+    #[test]
+    fn connecting_without_a_listener_path_does_nothing_and_a_missing_socket_is_an_error() {
+        let mut seccomp = Seccomp::compile("default", &CapsHashSet::new()).unwrap();
+        seccomp.connect_listener("c").unwrap();
+        assert!(seccomp.listener.is_none());
+        let dir = tempfile::tempdir().unwrap();
+        seccomp.listener_path = Some(dir.path().join("absent.sock"));
+        let err = seccomp.connect_listener("c").unwrap_err();
+        assert_eq!(err.source, nix::Error::ENOENT);
+        assert!(err.to_string().contains("absent.sock"), "{err}");
     }
 }

@@ -8,10 +8,44 @@ use crate::SeccompError;
 /// The errno of an `SCMP_ACT_ERRNO` without `errnoRet` (as runc: EPERM).
 const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
 
+/// A rule's action: one seccompiler knows, or seccomp user notification (which it does not).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Action {
+    /// An action seccompiler can express.
+    Kernel(SeccompAction),
+    /// `SCMP_ACT_NOTIFY`: `SECCOMP_RET_USER_NOTIF`, the syscall waits for the listener's answer.
+    Notify,
+}
+
+impl Action {
+    /// `SECCOMP_RET_KILL_PROCESS`.
+    pub(crate) const KILL_PROCESS: Action = Action::Kernel(SeccompAction::KillProcess);
+
+    /// The filter's return value for this action.
+    pub(crate) fn ret_value(&self) -> u32 {
+        match self {
+            Action::Kernel(action) => u32::from(action.clone()),
+            Action::Notify => libc::SECCOMP_RET_USER_NOTIF,
+        }
+    }
+}
+
 /// Parses an action string of the profile (`rule` names its place for the error).
 ///
 /// `SCMP_ACT_KILL` is libseccomp's alias of `SCMP_ACT_KILL_THREAD`.
 pub(crate) fn parse(
+    action: &str,
+    errno_ret: Option<u32>,
+    rule: &str,
+) -> Result<Action, SeccompError> {
+    if action == "SCMP_ACT_NOTIFY" {
+        return Ok(Action::Notify);
+    }
+    parse_kernel(action, errno_ret, rule).map(Action::Kernel)
+}
+
+/// Parses an action seccompiler can express.
+fn parse_kernel(
     action: &str,
     errno_ret: Option<u32>,
     rule: &str,
@@ -25,12 +59,6 @@ pub(crate) fn parse(
         "SCMP_ACT_LOG" => SeccompAction::Log,
         "SCMP_ACT_TRACE" => SeccompAction::Trace(ret),
         "SCMP_ACT_TRAP" => SeccompAction::Trap,
-        "SCMP_ACT_NOTIFY" => {
-            return Err(SeccompError::UnsupportedAction {
-                rule: rule.to_owned(),
-                action: action.to_owned(),
-            })
-        }
         _ => {
             return Err(SeccompError::UnknownAction {
                 rule: rule.to_owned(),
@@ -42,13 +70,14 @@ pub(crate) fn parse(
 
 /// The `seccomp()` flags of a profile's `flags`, as one bit set.
 ///
-/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` (user notification) is not supported.
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` is accepted; a filter with `SCMP_ACT_NOTIFY` rules gets it anyway.
 pub(crate) fn flags(names: &[String]) -> Result<libc::c_ulong, SeccompError> {
     names.iter().try_fold(0, |bits, name| {
         let bit = match name.as_str() {
             "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC,
             "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
             "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            "SECCOMP_FILTER_FLAG_NEW_LISTENER" => libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
             _ => {
                 return Err(SeccompError::UnknownFlag { flag: name.clone() });
             }
@@ -133,12 +162,18 @@ mod tests {
             ("SCMP_ACT_TRAP", None, SeccompAction::Trap),
         ];
         for (text, errno, want) in cases {
-            assert_eq!(parse(text, errno, "r").unwrap(), want, "{text}");
+            assert_eq!(
+                parse(text, errno, "r").unwrap(),
+                Action::Kernel(want),
+                "{text}"
+            );
         }
+        assert_eq!(parse("SCMP_ACT_NOTIFY", None, "r").unwrap(), Action::Notify);
+        assert_eq!(Action::Notify.ret_value(), 0x7fc0_0000);
     }
 
     #[test]
-    fn unknown_and_unsupported_actions_name_the_rule() {
+    fn unknown_actions_name_the_rule() {
         let err = parse("SCMP_ACT_ALOW", None, "syscalls[2] (read)").unwrap_err();
         assert!(matches!(&err, SeccompError::UnknownAction { rule, action }
             if rule == "syscalls[2] (read)" && action == "SCMP_ACT_ALOW"));
@@ -146,8 +181,6 @@ mod tests {
             err.to_string(),
             "seccomp profile syscalls[2] (read): unknown action \"SCMP_ACT_ALOW\""
         );
-        let err = parse("SCMP_ACT_NOTIFY", None, "syscalls[0] (bind)").unwrap_err();
-        assert!(matches!(err, SeccompError::UnsupportedAction { .. }));
     }
 
     #[test]
@@ -181,9 +214,13 @@ mod tests {
             .unwrap(),
             libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
         );
+        assert_eq!(
+            flags(&names(&["SECCOMP_FILTER_FLAG_NEW_LISTENER"])).unwrap(),
+            1 << 3
+        );
         assert!(matches!(
-            flags(&names(&["SECCOMP_FILTER_FLAG_NEW_LISTENER"])).unwrap_err(),
-            SeccompError::UnknownFlag { flag } if flag == "SECCOMP_FILTER_FLAG_NEW_LISTENER"
+            flags(&names(&["SECCOMP_FILTER_FLAG_NEW_LISTNER"])).unwrap_err(),
+            SeccompError::UnknownFlag { flag } if flag == "SECCOMP_FILTER_FLAG_NEW_LISTNER"
         ));
     }
 

@@ -36,14 +36,6 @@ pub enum SeccompError {
         /// The action as written.
         action: String,
     },
-    /// A rule uses an action the pure-Rust BPF backend cannot express (`SCMP_ACT_NOTIFY`).
-    #[error("seccomp profile {rule}: action {action} is not supported (no seccomp user notification in cove)")]
-    UnsupportedAction {
-        /// The rule, e.g. `syscalls[3] (mount, umount2)`.
-        rule: String,
-        /// The action as written.
-        action: String,
-    },
     /// A rule's argument filter names an unknown comparison operator.
     #[error("seccomp profile {rule}: unknown operator {op:?} in args[{arg}]")]
     UnknownOperator {
@@ -64,8 +56,7 @@ pub enum SeccompError {
         /// The index as written.
         index: u32,
     },
-    /// The profile's `flags` name a flag cove does not support (`SECCOMP_FILTER_FLAG_NEW_LISTENER`
-    /// or a typo).
+    /// The profile's `flags` name a flag cove does not support (a typo, or a flag newer than cove).
     #[error("seccomp profile flags: unsupported flag {flag:?}")]
     UnknownFlag {
         /// The flag as written.
@@ -115,6 +106,16 @@ pub enum SeccompError {
     /// `no_new_privs` set nor `CAP_SYS_ADMIN`; `EINVAL` a malformed program.
     #[error("installing the seccomp filter (seccomp(SECCOMP_SET_MODE_FILTER))")]
     Apply {
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A seccomp user-notification ioctl on the listener failed (`ENOENT`: the target died or
+    /// was interrupted).
+    #[error("seccomp notification listener: {op}")]
+    Notify {
+        /// The ioctl, e.g. `SECCOMP_IOCTL_NOTIF_RECV`.
+        op: &'static str,
         /// The OS error.
         #[source]
         source: io::Error,

@@ -29,10 +29,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use seccompiler::{sock_filter, BpfProgram, SeccompAction, SeccompCondition, SeccompRule};
+use seccompiler::{sock_filter, BpfProgram, SeccompCondition, SeccompRule};
 
 use crate::profile::{KernelVersion, RuleLabel, SyscallRule};
-use crate::{action, Arch, SeccompError, SeccompProfile};
+use std::os::fd::OwnedFd;
+
+use crate::action::{self, Action};
+use crate::{Arch, SeccompError, SeccompProfile};
 
 const BPF_LD: u16 = 0x00;
 const BPF_W: u16 = 0x00;
@@ -82,8 +85,8 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
 
-fn ret(action: &SeccompAction) -> sock_filter {
-    stmt(BPF_RET | BPF_K, u32::from(action.clone()))
+fn ret(action: &Action) -> sock_filter {
+    stmt(BPF_RET | BPF_K, action.ret_value())
 }
 
 /// What the filter decides for one syscall.
@@ -104,6 +107,8 @@ pub enum Verdict {
     KillThread,
     /// The process is killed.
     KillProcess,
+    /// The syscall waits for the answer of the filter's listener (`SCMP_ACT_NOTIFY`).
+    Notify,
 }
 
 impl Verdict {
@@ -117,6 +122,7 @@ impl Verdict {
             SECCOMP_RET_TRAP => Self::Trap,
             SECCOMP_RET_KILL_THREAD => Self::KillThread,
             SECCOMP_RET_KILL_PROCESS => Self::KillProcess,
+            libc::SECCOMP_RET_USER_NOTIF => Self::Notify,
             // The kernel treats unknown actions as KILL_PROCESS.
             _ => Self::KillProcess,
         }
@@ -127,9 +133,9 @@ impl Verdict {
 #[derive(Default)]
 struct Entry {
     /// Rules with argument filters, in profile order.
-    conditional: Vec<(SeccompRule, SeccompAction)>,
+    conditional: Vec<(SeccompRule, Action)>,
     /// The action of the first rule without argument filters.
-    fallback: Option<SeccompAction>,
+    fallback: Option<Action>,
 }
 
 /// For whom the profile is compiled: capabilities, architecture, kernel.
@@ -258,6 +264,15 @@ impl Filter {
             })
             .collect::<Result<Vec<_>, SeccompError>>()?;
         let program = build(sections)?;
+        let notify = program.iter().any(|insn| {
+            insn.code == BPF_RET | BPF_K
+                && insn.k & SECCOMP_RET_ACTION_FULL == libc::SECCOMP_RET_USER_NOTIF
+        });
+        let flags = if notify {
+            flags | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+        } else {
+            flags
+        };
         Ok(Self {
             arch,
             arches,
@@ -269,14 +284,25 @@ impl Filter {
     /// Installs the filter on the calling thread with `seccomp(SECCOMP_SET_MODE_FILTER, flags)`
     /// (`flags` from the profile's OCI `flags`, usually none).
     ///
+    /// When the filter [`notifies`](Filter::notifies), it is loaded with
+    /// `SECCOMP_FILTER_FLAG_NEW_LISTENER` and the listener fd is returned (close-on-exec): hand it
+    /// to a supervisor before the workload makes a notifying syscall, or that syscall waits for
+    /// ever (until the listener is closed: then it fails with `ENOSYS`). Otherwise `Ok(None)`.
+    ///
     /// The kernel accepts it only if the thread has `no_new_privs` set
     /// (`prctl(PR_SET_NO_NEW_PRIVS, 1)`) or `CAP_SYS_ADMIN` in its user namespace; otherwise this
     /// fails with `EACCES`. The filter is inherited by children and kept across `execve`; it cannot
     /// be removed. Without TSYNC it covers only the calling thread: call it in the single-threaded
     /// container process, right before `execve` (which it allows).
-    pub fn apply(&self) -> Result<(), SeccompError> {
+    pub fn apply(&self) -> Result<Option<OwnedFd>, SeccompError> {
         crate::sys::set_mode_filter(&self.program, self.flags)
             .map_err(|source| SeccompError::Apply { source })
+    }
+
+    /// Whether the filter has a listener: an `SCMP_ACT_NOTIFY` rule (or default action) or the
+    /// `SECCOMP_FILTER_FLAG_NEW_LISTENER` flag.
+    pub fn notifies(&self) -> bool {
+        self.flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0
     }
 
     /// The number of BPF instructions.
@@ -396,7 +422,7 @@ fn build(sections: Vec<(Arch, BpfProgram)>) -> Result<BpfProgram, SeccompError> 
         program.push(stmt(BPF_JMP | BPF_JA, offset));
         before += body.len();
     }
-    program.push(ret(&SeccompAction::KillProcess));
+    program.push(ret(&Action::KILL_PROCESS));
     for (_, body) in sections {
         program.extend(body);
     }
@@ -409,13 +435,13 @@ fn build(sections: Vec<(Arch, BpfProgram)>) -> Result<BpfProgram, SeccompError> 
 }
 
 /// The part of the program for one architecture: dispatch on the syscall number.
-fn section(arch: Arch, default: &SeccompAction, entries: BTreeMap<i64, Entry>) -> BpfProgram {
+fn section(arch: Arch, default: &Action, entries: BTreeMap<i64, Entry>) -> BpfProgram {
     let mut program = vec![stmt(BPF_LD | BPF_W | BPF_ABS, DATA_NR)];
     if arch == Arch::X86_64 {
         // x32-ABI numbers, except -1 (a tracer skipping the call), which takes the default.
         program.push(jump(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 2));
         program.push(jump(BPF_JMP | BPF_JEQ | BPF_K, u32::MAX, 1, 0));
-        program.push(ret(&SeccompAction::KillProcess));
+        program.push(ret(&Action::KILL_PROCESS));
     }
     for (nr, entry) in entries {
         append_syscall(&mut program, nr, entry, default);
@@ -444,7 +470,7 @@ fn covered_arches(profile: &SeccompProfile, native: Arch) -> Vec<Arch> {
 }
 
 /// Appends the block of one syscall number, or nothing when its action is the default one.
-fn append_syscall(program: &mut BpfProgram, nr: i64, entry: Entry, default: &SeccompAction) {
+fn append_syscall(program: &mut BpfProgram, nr: i64, entry: Entry, default: &Action) {
     let fallback = entry.fallback.unwrap_or_else(|| default.clone());
     // Trailing rules with the fallback's action change nothing (earlier ones may shadow later
     // rules, so they stay).
@@ -999,12 +1025,10 @@ mod tests {
             ],
             ..SeccompProfile::default()
         };
-        let err = Filter::compile_for(&profile, &[], Arch::X86_64, None).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "seccomp profile syscalls[1] (bind, connect): action SCMP_ACT_NOTIFY is not supported \
-             (no seccomp user notification in cove)"
-        );
+        let filter = Filter::compile_for(&profile, &[], Arch::X86_64, None).unwrap();
+        assert!(filter.notifies());
+        assert_eq!(filter.check("bind", [0; 6]), Some(Verdict::Notify));
+        assert_eq!(filter.check("read", [0; 6]), Some(Verdict::Allow));
         let profile = SeccompProfile {
             default_action: "SCMP_ACT_DENY".to_owned(),
             ..SeccompProfile::default()

@@ -33,9 +33,11 @@
 //! - ABIs: the native one, plus i386 on x86_64 when the profile lists `SCMP_ARCH_X86` (in
 //!   `architectures`, or in `archMap` for x86_64, as Docker's default does); the same rules apply
 //!   with i386 syscall numbers. Other ABIs (x32 syscalls, arm32 on aarch64) are killed.
-//! - `SCMP_ACT_NOTIFY` (seccomp user notification) is rejected with
-//!   [`SeccompError::UnsupportedAction`], `SECCOMP_FILTER_FLAG_NEW_LISTENER` with
-//!   [`SeccompError::UnknownFlag`]; `listenerPath` is ignored. The flags `SECCOMP_FILTER_FLAG_LOG`,
+//! - `SCMP_ACT_NOTIFY` (seccomp user notification) returns `SECCOMP_RET_USER_NOTIF`; a filter
+//!   with such a rule (or the `SECCOMP_FILTER_FLAG_NEW_LISTENER` flag) is loaded with
+//!   `SECCOMP_FILTER_FLAG_NEW_LISTENER` and [`Filter::apply`] returns the listener fd. A
+//!   supervisor answers with [`notify::receive`] and [`notify::respond`]. `listenerPath` is
+//!   ignored here (the runtime sends the fd there). The flags `SECCOMP_FILTER_FLAG_LOG`,
 //!   `_SPEC_ALLOW` and `_TSYNC` are passed to the kernel.
 #![deny(missing_docs)]
 
@@ -44,6 +46,7 @@ mod arch;
 mod docker;
 mod error;
 mod filter;
+pub mod notify;
 mod profile;
 mod sys;
 mod table;
