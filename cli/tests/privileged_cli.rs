@@ -690,50 +690,6 @@ fn a_multi_range_user_namespace_as_root() {
 }
 
 #[test]
-fn rootless_ranges_go_through_newuidmap_and_subuid() {
-    // /etc/subuid and /etc/subgid get a range for nobody only inside a private mount namespace, so the host's
-    // files are never touched; newuidmap/newgidmap (Debian's uidmap) read them there.
-    let work = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let sub = work.path().join("subid");
-    std::fs::write(&sub, "nobody:200000:65536\n").unwrap();
-    let runtime_dir = work.path().join("xdg");
-    std::fs::create_dir(&runtime_dir).unwrap();
-    std::os::unix::fs::chown(&runtime_dir, Some(65534), Some(65534)).unwrap();
-    let body = "[process]\nargs = [\"/bin/sh\", \"-c\", \"cat /proc/self/uid_map /proc/self/gid_map; id -u\"]\n\
-                [rootfs]\nhost = true\n[namespaces.user]\n\
-                uid_map = [{ inside = 0, outside = 65534, count = 1 }, { inside = 1, outside = 200000, count = 65536 }]\n";
-    let case = Case::new("rootless-ranges", body);
-    let script = format!(
-        "mount --bind {sub} /etc/subuid && mount --bind {sub} /etc/subgid && \
-         exec setpriv --reuid 65534 --regid 65534 --clear-groups env XDG_RUNTIME_DIR={xdg} COVE_TEST_CASE={name} {COVE} run {manifest}",
-        sub = sub.display(),
-        xdg = runtime_dir.display(),
-        name = case.name,
-        manifest = case.manifest().display(),
-    );
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    case.assert_host_clean();
-    let words: Vec<&str> = std::str::from_utf8(&out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    assert_eq!(
-        words,
-        [
-            "0", "65534", "1", "1", "200000", "65536", "0", "65534", "1", "1", "200000", "65536",
-            "0"
-        ],
-        "{}",
-        stderr(&out)
-    );
-}
-
-#[test]
 fn landlock_confines_the_workload_to_its_paths() {
     let script =
         "echo hi > /scratch/ok && cat /scratch/ok; echo x > /other/no || echo denied-write; \

@@ -139,8 +139,7 @@ fn the_host_and_the_runtime_are_out_of_reach() {
 
 #[test]
 fn a_setuid_binary_gains_nothing_under_no_new_privileges() {
-    let script = "cp /probe /scratch/suid && chmod 4755 /scratch/suid && \
-                  setpriv --reuid 1000 --regid 1000 --clear-groups /scratch/suid euid";
+    let script = "cp /probe /scratch/suid && chmod 4755 /scratch/suid && /probe become 1000 1000 /scratch/suid euid";
     let h = Hostile::new("nnp", script, "");
     assert_eq!(
         h.lines(h.command()),

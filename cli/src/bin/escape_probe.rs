@@ -55,6 +55,7 @@ fn main() {
         ),
         "exe-of" => exe_of(&arg(1)),
         "euid" => format!("{}", nix::unistd::geteuid()),
+        "become" => become_user(&args[1..]),
         other => format!("unknown probe `{other}`"),
     };
     println!("{outcome}");
@@ -139,6 +140,21 @@ fn shocker(mount_path: &str) -> String {
         return format!("{:?}", Errno::last());
     }
     "ok".into()
+}
+
+/// `become UID GID PROG ARGS…`: drops to `UID`/`GID` (std clears the supplementary groups as root) and execs `PROG`; prints the
+/// error when it cannot.
+fn become_user(args: &[String]) -> String {
+    use std::os::unix::process::CommandExt;
+    let (Some(uid), Some(gid), Some(prog)) = (args.first(), args.get(1), args.get(2)) else {
+        return "usage: become UID GID PROG ARGS…".into();
+    };
+    let err = std::process::Command::new(prog)
+        .args(&args[3..])
+        .uid(uid.parse().unwrap_or(65534))
+        .gid(gid.parse().unwrap_or(65534))
+        .exec();
+    format!("exec {prog}: {err}")
 }
 
 /// Creates a block device node and opens it for reading; the first error, prefixed by the step.

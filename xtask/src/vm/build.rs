@@ -92,6 +92,11 @@ fn compiler_message(msg: &Value) -> Option<&str> {
     msg["message"]["rendered"].as_str()
 }
 
+/// Test targets named `privileged_host_*` need the host's userland (e.g. setuid `newuidmap`, util-linux); the
+/// guest has only busybox, so they run in `cargo xtask test`'s host phase and not in the VM. They test nothing
+/// that depends on the cgroup layout.
+pub const HOST_ONLY_PREFIX: &str = "privileged_host_";
+
 /// A test executable from a `compiler-artifact` message with `profile.test` set.
 pub fn test_binary(msg: &Value) -> Result<Option<TestBinary>> {
     if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true {
@@ -110,6 +115,9 @@ pub fn test_binary(msg: &Value) -> Result<Option<TestBinary>> {
     let target = msg["target"]["name"]
         .as_str()
         .context("artifact without target.name")?;
+    if target.starts_with(HOST_ONLY_PREFIX) {
+        return Ok(None);
+    }
     Ok(Some(TestBinary {
         package: package_name(msg)?,
         target: target.to_owned(),
