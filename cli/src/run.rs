@@ -27,6 +27,23 @@ pub struct RunOptions {
 /// Runs the container in the foreground and returns its exit code (128+N when killed by signal N).
 pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
     let started = Instant::now();
+    // A seccomp listener socket is connected now, while the host path is reachable; the child sends the
+    // listener fd over it right after loading the filter.
+    let connected;
+    let plan = match plan.security.seccomp.listener_path {
+        Some(_) => {
+            let mut with_listener = plan.clone();
+            let id = with_listener.id.clone();
+            with_listener
+                .security
+                .seccomp
+                .connect_listener(&id)
+                .context("connecting to security.seccomp_listener")?;
+            connected = with_listener;
+            &connected
+        }
+        None => plan,
+    };
     let euid = nix::unistd::geteuid().as_raw();
     let state = StateDir::create(&default_root(euid), &plan.id)?;
     let root_source = root_source(plan, &state)?;

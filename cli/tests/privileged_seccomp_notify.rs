@@ -135,3 +135,51 @@ fn the_agent_gets_the_state_and_the_listener_and_answers() {
     let pid = kid.pid;
     assert_eq!(kid.wait(), WaitStatus::Exited(pid, 0));
 }
+
+#[test]
+fn cove_run_hands_the_listener_to_the_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("notify.json"), PROFILE).expect("write profile");
+    let socket = dir.path().join("agent.sock");
+    let agent = UnixListener::bind(&socket).expect("bind");
+    let rootfs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/rootfs");
+    let name = format!("t-notify-{}", std::process::id());
+    // busybox's shell sets $PPID from the raw getppid result: whatever the agent answers.
+    let manifest = format!(
+        "name = \"{name}\"\n[process]\nargs = [\"/bin/sh\", \"-c\", \"echo ppid=$PPID\"]\n\
+         [rootfs]\npath = {:?}\n[security]\nseccomp = \"notify.json\"\nseccomp_listener = {:?}\n",
+        rootfs
+            .canonicalize()
+            .expect("cargo xtask rootfs")
+            .display()
+            .to_string(),
+        socket.display().to_string()
+    );
+    std::fs::write(dir.path().join("c.toml"), manifest).expect("write manifest");
+    let cove = std::process::Command::new(env!("CARGO_BIN_EXE_cove"))
+        .arg("run")
+        .arg(dir.path().join("c.toml"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cove run");
+
+    let (conn, _) = agent.accept().expect("accept");
+    let (state, listener) = receive_state(&OwnedFd::from(conn));
+    assert_eq!(state["state"]["id"], name.as_str());
+    assert_eq!(
+        state["pid"], 1,
+        "the container's own view: PID 1 of its namespace"
+    );
+    let note = receive(listener.as_fd()).expect("receive");
+    assert_eq!(i64::from(note.nr), libc::SYS_getppid);
+    respond(listener.as_fd(), &Response::value(note.id, 4242)).expect("respond");
+    let out = cove.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ppid=4242\n");
+}
