@@ -17,7 +17,7 @@ use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 
-use cove_seccomp::{Filter, Profile, SeccompError};
+use cove_seccomp::{Arch, Filter, Profile, SeccompError};
 use nix::sys::socket::{
     connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
 };
@@ -91,7 +91,47 @@ pub struct ListenerConnectError {
     pub source: nix::Error,
 }
 
+/// Docker's default filter for the default capabilities, compiled by the build script (`build.rs`).
+mod prebuilt {
+    include!(concat!(env!("OUT_DIR"), "/default_seccomp.rs"));
+}
+
 impl Seccomp {
+    /// Docker's default filter for `capabilities`: the program compiled at build time when they are the
+    /// defaults (no compile on the start path), else compiled now.
+    pub fn default_for(capabilities: &CapsHashSet) -> Result<Seccomp, SeccompError> {
+        let default: CapsHashSet = DEFAULT_CAPABILITIES.into_iter().collect();
+        if *capabilities != default || Arch::native().ok() != Some(prebuilt::PREBUILT_ARCH) {
+            return Seccomp::compile("default", capabilities);
+        }
+        let program = prebuilt::PREBUILT_PROGRAM
+            .iter()
+            .map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k })
+            .collect();
+        let filter = Filter::from_parts(
+            prebuilt::PREBUILT_ARCH,
+            prebuilt::PREBUILT_ARCHES.to_vec(),
+            prebuilt::PREBUILT_FLAGS,
+            program,
+        );
+        Ok(Seccomp {
+            setting: "default".to_string(),
+            filter: Some(filter),
+            listener_path: None,
+            listener: None,
+        })
+    }
+
+    /// No filter.
+    pub fn unconfined() -> Seccomp {
+        Seccomp {
+            setting: "unconfined".to_string(),
+            filter: None,
+            listener_path: None,
+            listener: None,
+        }
+    }
+
     /// Compiles `setting` for the kept capabilities.
     pub fn compile(setting: &str, capabilities: &CapsHashSet) -> Result<Seccomp, SeccompError> {
         let caps: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
@@ -262,7 +302,7 @@ impl Default for SecurityPlan {
             rlimits: Vec::new(),
             oom_score_adj: None,
             landlock: None,
-            seccomp: Seccomp::compile("default", &DEFAULT_CAPABILITIES.into_iter().collect())
+            seccomp: Seccomp::default_for(&DEFAULT_CAPABILITIES.into_iter().collect())
                 .expect("Docker's default profile compiles"),
         }
     }
@@ -367,10 +407,7 @@ pub(crate) fn security_plan(
 ) -> SecurityPlan {
     let mut plan = security_settings(c, section);
     let setting = section.and_then(|s| s.get_ref().seccomp.as_ref());
-    let default_caps: CapsHashSet = DEFAULT_CAPABILITIES.into_iter().collect();
-    if setting.is_some() || plan.capabilities != default_caps {
-        seccomp_filter(c, &mut plan, setting, base);
-    }
+    seccomp_filter(c, &mut plan, setting, base);
     let listener = section.and_then(|s| s.get_ref().seccomp_listener.as_ref());
     seccomp_listener(c, &mut plan.seccomp, setting, listener);
     plan
@@ -390,7 +427,11 @@ fn seccomp_filter(
         "default" | "unconfined" => text.clone(),
         path => base.join(path).display().to_string(),
     };
-    match Seccomp::compile(&resolved, &plan.capabilities) {
+    let compiled = match resolved.as_str() {
+        "default" => Seccomp::default_for(&plan.capabilities),
+        _ => Seccomp::compile(&resolved, &plan.capabilities),
+    };
+    match compiled {
         Ok(seccomp) => plan.seccomp = seccomp,
         Err(e) => {
             c.error(span, "security.seccomp", format!("{e}")).help = Some(
@@ -436,7 +477,15 @@ fn seccomp_listener(
 
 /// Everything of `[security]` but the seccomp filter.
 fn security_settings(c: &mut Checker, section: Option<&Spanned<SecuritySection>>) -> SecurityPlan {
-    let mut plan = SecurityPlan::default();
+    // The filter is compiled once, by the caller, for the final capability set.
+    let mut plan = SecurityPlan {
+        capabilities: DEFAULT_CAPABILITIES.into_iter().collect(),
+        no_new_privileges: true,
+        rlimits: Vec::new(),
+        oom_score_adj: None,
+        landlock: None,
+        seccomp: Seccomp::unconfined(),
+    };
     let Some(section) = section else { return plan };
     let s = section.get_ref();
     if let Some(nnp) = &s.no_new_privileges {
@@ -579,6 +628,33 @@ fn capability_names(c: &mut Checker, name: &Spanned<String>, key: &str) -> Vec<C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prebuilt_default_filter_is_the_compiled_one() {
+        let mut names: Vec<String> = DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect();
+        let mut prebuilt_names: Vec<String> = prebuilt::PREBUILT_FOR_CAPABILITIES
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        names.sort();
+        prebuilt_names.sort();
+        assert_eq!(
+            names, prebuilt_names,
+            "build.rs must use DEFAULT_CAPABILITIES"
+        );
+        let caps: CapsHashSet = DEFAULT_CAPABILITIES.into_iter().collect();
+        let prebuilt = Seccomp::default_for(&caps).unwrap().filter.unwrap();
+        let fresh = Seccomp::compile("default", &caps).unwrap().filter.unwrap();
+        let as_tuples = |f: &Filter| -> Vec<(u16, u8, u8, u32)> {
+            f.program()
+                .iter()
+                .map(|i| (i.code, i.jt, i.jf, i.k))
+                .collect()
+        };
+        assert_eq!(as_tuples(&prebuilt), as_tuples(&fresh));
+        assert_eq!(prebuilt.flags(), fresh.flags());
+        assert_eq!(prebuilt.arches(), fresh.arches());
+    }
 
     #[test]
     fn the_default_set_is_dockers() {

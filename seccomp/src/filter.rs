@@ -227,6 +227,28 @@ impl fmt::Debug for Filter {
 }
 
 impl Filter {
+    /// A filter from a program compiled ahead of time (e.g. by a build script calling [`Filter::compile`] and
+    /// writing out [`Filter::program`], [`Filter::arch`], [`Filter::arches`] and [`Filter::flags`]), so a
+    /// runtime can skip the compile on its start path. The parts must come from one compiled filter.
+    pub fn from_parts(
+        arch: Arch,
+        arches: Vec<Arch>,
+        flags: libc::c_ulong,
+        program: Vec<libc::sock_filter>,
+    ) -> Filter {
+        Filter {
+            arch,
+            arches,
+            flags,
+            program,
+        }
+    }
+
+    /// The `seccomp(2)` flags the filter is loaded with.
+    pub fn flags(&self) -> libc::c_ulong {
+        self.flags
+    }
+
     /// Compiles `profile` for the native architecture, keeping the rules whose Docker
     /// `includes`/`excludes` match the kept capabilities `caps` (names like `CAP_SYS_ADMIN`).
     ///
