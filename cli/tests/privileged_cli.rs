@@ -2,114 +2,15 @@
 //! container. After every run the host's mount table must be unchanged and the state dir gone.
 #![cfg(feature = "privileged")]
 
+mod common;
+
+use common::*;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-const COVE: &str = env!("CARGO_BIN_EXE_cove");
-
-/// The busybox root built by `cargo xtask rootfs`.
-fn busybox_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/rootfs")
-        .canonicalize()
-        .unwrap_or_default();
-    assert!(
-        root.join("bin/busybox").exists(),
-        "the test rootfs is missing: run `cargo xtask rootfs` first"
-    );
-    root
-}
-
-/// A manifest in its own temp dir, and what the host looked like before the container ran.
-struct Case {
-    dir: tempfile::TempDir,
-    name: String,
-    mountinfo_before: String,
-}
-
-impl Case {
-    fn new(test: &str, body: &str) -> Case {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let name = format!("t-{test}-{}", std::process::id());
-        let text = format!("name = \"{name}\"\n{body}");
-        std::fs::write(dir.path().join("c.toml"), text).unwrap();
-        Case {
-            dir,
-            name,
-            mountinfo_before: host_mountinfo(),
-        }
-    }
-
-    fn manifest(&self) -> PathBuf {
-        self.dir.path().join("c.toml")
-    }
-
-    fn command(&self) -> Command {
-        let mut c = Command::new(COVE);
-        c.arg("run")
-            .arg(self.manifest())
-            .stdin(Stdio::null())
-            .env("COVE_TEST_CASE", &self.name);
-        c
-    }
-
-    /// Runs the container to completion and checks the host is as before.
-    fn run(&self) -> Output {
-        let out = self.command().output().unwrap();
-        self.assert_host_clean();
-        out
-    }
-
-    fn assert_host_clean(&self) {
-        assert_eq!(
-            host_mountinfo(),
-            self.mountinfo_before,
-            "the host's mount table changed"
-        );
-        assert!(
-            !Path::new("/run/cove").join(&self.name).exists(),
-            "the state dir was left behind"
-        );
-        let marker = format!("COVE_TEST_CASE={}", self.name);
-        let left: Vec<String> = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
-            .filter(|e| {
-                std::fs::read(e.path().join("environ"))
-                    .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == marker.as_bytes()))
-            })
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        assert!(
-            left.is_empty(),
-            "processes of this test are still running: {left:?}"
-        );
-    }
-}
-
-fn host_mountinfo() -> String {
-    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn busybox_manifest(script: &str, extra: &str) -> String {
-    format!(
-        "hostname = \"box\"\n[process]\nargs = [\"/bin/sh\", \"-c\", {script:?}]\n[rootfs]\npath = {:?}\n{extra}",
-        busybox_root().display().to_string()
-    )
-}
+use std::process::{Output, Stdio};
 
 #[test]
 fn the_program_is_pid_1_and_sees_only_its_own_processes() {

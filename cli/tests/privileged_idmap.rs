@@ -6,31 +6,17 @@
 //! the container's root creates is stored as host uid 0.
 #![cfg(feature = "privileged")]
 
+mod common;
+
 use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-const COVE: &str = env!("CARGO_BIN_EXE_cove");
-
-fn busybox_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/rootfs")
-        .canonicalize()
-        .unwrap_or_default();
-    assert!(
-        root.join("bin/busybox").exists(),
-        "the test rootfs is missing: run `cargo xtask rootfs` first"
-    );
-    root
-}
+use common::busybox_root;
 
 /// A manifest and a `data` dir (host uid 0, mode 0755) holding `by-root` (uid 0) and `by-100000`
-/// (uid 100000), in one temp dir removed on drop.
-struct Case {
-    dir: tempfile::TempDir,
-    name: String,
-    mountinfo_before: String,
-}
+/// (uid 100000), in the case's temp dir (removed on drop).
+struct Case(common::Case);
 
 const USERNS: &str =
     "[namespaces.user]\nuid_map = [{ inside = 0, outside = 100000, count = 65536 }]\n\
@@ -41,53 +27,31 @@ const SCRIPT: &str = "stat -c %u /home/by-root /home/by-100000 /home; \
 
 impl Case {
     fn new(test: &str, options: &str, userns: bool) -> Case {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let data = dir.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::write(data.join("by-root"), "r").unwrap();
-        std::fs::write(data.join("by-100000"), "m").unwrap();
-        chown(data.join("by-100000"), Some(100_000), Some(100_000)).unwrap();
-        let name = format!("t-idmap-{test}-{}", std::process::id());
         let body = format!(
-            "name = \"{name}\"\n[process]\nargs = [\"/bin/sh\", \"-c\", {SCRIPT:?}]\n\
+            "[process]\nargs = [\"/bin/sh\", \"-c\", {SCRIPT:?}]\n\
              [rootfs]\npath = {:?}\n{}\
              [[mounts]]\ntype = \"bind\"\nsource = \"data\"\ntarget = \"/home\"\noptions = [{options}]\n",
             busybox_root().display().to_string(),
             if userns { USERNS } else { "" },
         );
-        std::fs::write(dir.path().join("c.toml"), body).unwrap();
-        Case {
-            dir,
-            name,
-            mountinfo_before: host_mountinfo(),
-        }
+        let case = common::Case::new(&format!("idmap-{test}"), &body);
+        let data = case.dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(data.join("by-root"), "r").unwrap();
+        std::fs::write(data.join("by-100000"), "m").unwrap();
+        chown(data.join("by-100000"), Some(100_000), Some(100_000)).unwrap();
+        Case(case)
     }
 
     fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.0.dir.path().join("data")
     }
 
+    /// Runs it; the host's mounts, the state dir and the process list are checked afterwards.
     fn run(&self) -> Output {
-        let out = Command::new(COVE)
-            .arg("run")
-            .arg(self.dir.path().join("c.toml"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert_eq!(
-            host_mountinfo(),
-            self.mountinfo_before,
-            "host mounts changed"
-        );
-        assert!(!Path::new("/run/cove").join(&self.name).exists());
-        out
+        self.0.run()
     }
-}
-
-fn host_mountinfo() -> String {
-    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
