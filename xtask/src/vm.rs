@@ -363,18 +363,6 @@ mod tests {
             .contains("timed out"));
     }
 
-    /// Boots the real guest (needs qemu-system-x86_64 and busybox-static; ~10 s under TCG once the kernel
-    /// is cached): `cargo test -p xtask -- --ignored`.
-    #[test]
-    #[ignore = "boots a qemu guest"]
-    fn selftest_passes_in_the_guest() {
-        vm_test(&VmOptions {
-            selftest: true,
-            ..VmOptions::default()
-        })
-        .unwrap();
-    }
-
     #[test]
     fn guest_plan_passes_threads_and_filters() {
         let opts = VmOptions {
