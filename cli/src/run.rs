@@ -162,7 +162,9 @@ fn command(
             }]);
     }
     let hostname = plan.hostname.clone();
-    let (security, bounding, uid) = (plan.security.clone(), plan.security.clone(), p.uid);
+    // One copy of the security plan (with its seccomp program) shared by both child-side steps.
+    let security = Arc::new(plan.security.clone());
+    let (bounding, uid) = (Arc::clone(&security), p.uid);
     command
         .setup(move || {
             bounding.apply_oom_score_adj()?;
