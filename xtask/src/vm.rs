@@ -28,7 +28,7 @@
 //! work offline. qemu uses TCG, or KVM only when the CPU shows vmx/svm and `/dev/kvm` opens. (Only
 //! runs as root have been tried; nothing here needs root, but the 9p share needs read access.)
 //!
-//! `VmOptions { selftest: true, .. }` (or `cargo test -p xtask -- --ignored`) boots the small standalone
+//! `VmOptions { selftest: true, .. }` (`cargo xtask vm-selftest`) boots the small standalone
 //! `xtask/vm-selftest` workspace instead, which asserts the guest environment described above.
 //!
 //! Environment: `COVE_VM_TIMEOUT` (seconds, default 900) bounds the whole guest run; `COVE_QEMU` and
