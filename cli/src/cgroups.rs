@@ -33,15 +33,16 @@ impl ContainerCgroup {
             return Ok(None);
         }
         let layout = Layout::detect().context("detecting the cgroup layout")?;
-        let mut resources = plan
-            .resources
-            .as_ref()
-            .map(to_cgroup_resources)
-            .unwrap_or_default();
-        // Every root container gets the device rules: with CAP_MKNOD it could otherwise create a node for a
-        // host disk and open it.
-        resources.devices = default_container_devices();
-        let path = format!("{CGROUP_PARENT}/{}", plan.id);
+        let mut resources = plan.resources.clone().unwrap_or_default();
+        // Every root container gets device rules: with CAP_MKNOD it could otherwise create a node for a host
+        // disk and open it.
+        if resources.devices.is_empty() {
+            resources.devices = default_container_devices();
+        }
+        let path = plan
+            .cgroup_path
+            .clone()
+            .unwrap_or_else(|| format!("{CGROUP_PARENT}/{}", plan.id));
         let cgroup = Cgroup::create(&layout, &path, &resources)
             .with_context(|| format!("creating the cgroup {path}"))?;
         Ok(Some(ContainerCgroup {

@@ -130,36 +130,46 @@ fn describe_root(out: &mut String, plan: &Plan) -> Result<()> {
 /// The cgroup limits.
 fn describe_resources(out: &mut String, plan: &Plan) {
     let Some(r) = &plan.resources else { return };
-    let _ = writeln!(out, "resources  (cgroup cove/{})", plan.id);
+    let path = plan
+        .cgroup_path
+        .clone()
+        .unwrap_or_else(|| format!("cove/{}", plan.id));
+    let _ = writeln!(out, "resources  (cgroup {path})");
     let sizes = [
-        ("memory", r.memory),
-        ("memory_reservation", r.memory_reservation),
-        ("memory_swap", r.memory_swap),
+        ("memory", r.memory.limit),
+        ("memory_reservation", r.memory.reservation),
+        ("memory_swap", r.memory.swap),
     ];
     for (name, value) in sizes {
         if let Some(v) = value {
             let _ = writeln!(out, "  {name:<18} {}", format_size(v));
         }
     }
-    if let Some(c) = r.cpus {
+    if let Some(c) = r.cpu.cpus {
         let _ = writeln!(out, "  {:<18} {c}", "cpus");
     }
     let numbers = [
-        ("cpu_weight", r.cpu_weight),
-        ("pids", r.pids),
-        ("io_weight", r.io_weight),
+        ("cpu_weight", r.cpu.weight),
+        ("cpu_quota_us", r.cpu.quota_us),
+        ("cpu_period_us", r.cpu.period_us),
+        ("pids", r.pids.max),
+        ("io_weight", r.io.weight),
     ];
     for (name, value) in numbers {
         if let Some(v) = value {
             let _ = writeln!(out, "  {name:<18} {v}");
         }
     }
-    for (name, value) in [("cpuset", &r.cpuset), ("cpuset_mems", &r.cpuset_mems)] {
+    let sets = [
+        ("cpuset", &r.cpu.cpuset_cpus),
+        ("cpuset_mems", &r.cpu.cpuset_mems),
+    ];
+    for (name, value) in sets {
         if let Some(v) = value {
             let _ = writeln!(out, "  {name:<18} {v}");
         }
     }
-    for io in &r.io {
+    for io in &r.io.devices {
         let _ = writeln!(
             out,
             "  io {}:{}  read_bps={:?} write_bps={:?} read_iops={:?} write_iops={:?}",

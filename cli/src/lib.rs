@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod idmap_mounts;
 pub mod landlock;
 pub mod manifest;
+pub mod oci;
 pub mod plan;
 pub mod report;
 pub mod resources;

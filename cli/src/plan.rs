@@ -7,16 +7,18 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
+use cove_cgroup::Resources;
 use cove_ns::{IdMap, Namespace};
-use cove_rootfs::{MountKind, MountSpec, Propagation, RootSource, RootfsSpec};
+use cove_rootfs::{DeviceNode, MountKind, MountSpec, Propagation, RootSource, RootfsSpec};
 use toml::Spanned;
 
+use crate::cgroups::to_cgroup_resources;
 use crate::diagnostic::{did_you_mean, ManifestError};
 use crate::manifest::{
     IdMapEntry, Manifest, MountEntry, NamespaceSetting, NamespacesSection, ProcessSection,
     RootfsSection, UserMaps,
 };
-use crate::resources::{resources_plan, ResourcePlan};
+use crate::resources::resources_plan;
 use crate::security::{security_plan, SecurityPlan};
 
 /// The `PATH` a container gets when the manifest sets no environment.
@@ -28,12 +30,14 @@ pub const HOST_ROOT_DIRS: [&str; 5] = ["/usr", "/bin", "/sbin", "/lib", "/lib64"
 /// Everything needed to start one container, validated.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The manifest it came from.
+    /// The file it came from: the TOML manifest or the bundle's `config.json`.
     pub manifest: PathBuf,
     /// Container id.
     pub id: String,
     /// Hostname to set (only when the UTS namespace is new).
     pub hostname: Option<String>,
+    /// NIS domain name to set (only when the UTS namespace is new).
+    pub domainname: Option<String>,
     /// The process to run.
     pub process: ProcessPlan,
     /// The root file system.
@@ -42,8 +46,13 @@ pub struct Plan {
     pub namespaces: NamespacePlan,
     /// Extra mounts, in order.
     pub mounts: Vec<MountSpec>,
-    /// cgroup limits, when any are set.
-    pub resources: Option<ResourcePlan>,
+    /// cgroup limits, when any are set. Empty `devices` rules mean the default container device rules.
+    pub resources: Option<Resources>,
+    /// The container's cgroup, relative to each hierarchy's root (`None`: `cove/<id>`).
+    pub cgroup_path: Option<String>,
+    /// Root file system details beyond the mounts: propagation, masked and read-only paths, device nodes,
+    /// sysctls.
+    pub rootfs: RootfsOptions,
     /// Whether cove runs as a non-root user (then a user namespace maps the caller to root).
     pub rootless: bool,
     /// Capabilities and `no_new_privileges`.
@@ -65,6 +74,47 @@ pub struct ProcessPlan {
     pub gid: u32,
     /// Supplementary groups.
     pub additional_gids: Vec<u32>,
+    /// The umask to set before exec (`None`: inherited).
+    pub umask: Option<u32>,
+    /// Give the process a new pseudo-terminal as stdin/stdout/stderr and controlling terminal (OCI
+    /// `process.terminal`; its master goes to the `--console-socket`).
+    pub terminal: bool,
+    /// Initial terminal size (rows, columns).
+    pub console_size: Option<(u16, u16)>,
+}
+
+/// Root file system settings beyond the mounts.
+#[derive(Debug, Clone)]
+pub struct RootfsOptions {
+    /// Propagation of `/` in the container's mount namespace.
+    pub propagation: Propagation,
+    /// Paths hidden from the container.
+    pub masked_paths: Vec<PathBuf>,
+    /// Paths made read-only.
+    pub readonly_paths: Vec<PathBuf>,
+    /// Extra device nodes.
+    pub devices: Vec<DeviceNode>,
+    /// Namespaced sysctls, `(key, value)`.
+    pub sysctl: Vec<(String, String)>,
+}
+
+impl Default for RootfsOptions {
+    /// Private propagation, Docker's masked and read-only paths, no extra devices, no sysctls.
+    fn default() -> Self {
+        RootfsOptions {
+            propagation: Propagation::Private,
+            masked_paths: RootfsSpec::DEFAULT_MASKED_PATHS
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
+            readonly_paths: RootfsSpec::DEFAULT_READONLY_PATHS
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
+            devices: Vec::new(),
+            sysctl: Vec::new(),
+        }
+    }
 }
 
 /// Where the root file system comes from.
@@ -152,15 +202,11 @@ impl Plan {
             new_net_ns: ns.is_new(Namespace::Net),
             new_ipc_ns: ns.is_new(Namespace::Ipc),
             in_user_ns: self.in_user_ns(),
-            propagation: Propagation::Private,
-            masked_paths: RootfsSpec::DEFAULT_MASKED_PATHS
-                .iter()
-                .map(PathBuf::from)
-                .collect(),
-            readonly_paths: RootfsSpec::DEFAULT_READONLY_PATHS
-                .iter()
-                .map(PathBuf::from)
-                .collect(),
+            propagation: self.rootfs.propagation,
+            masked_paths: self.rootfs.masked_paths.clone(),
+            readonly_paths: self.rootfs.readonly_paths.clone(),
+            devices: self.rootfs.devices.clone(),
+            sysctl: self.rootfs.sysctl.clone(),
         }
     }
 
@@ -202,7 +248,8 @@ impl Plan {
         let resources = m
             .resources
             .as_ref()
-            .and_then(|r| resources_plan(&mut c, r, rootless));
+            .and_then(|r| resources_plan(&mut c, r, rootless))
+            .map(|r| to_cgroup_resources(&r));
         if let (Some(root), Some(process)) = (&root, &process) {
             check_program(&mut c, &m.process, root, process, &mounts);
         }
@@ -224,11 +271,14 @@ impl Plan {
                 manifest: file.to_path_buf(),
                 id,
                 hostname,
+                domainname: None,
                 process,
                 root,
                 namespaces,
                 mounts,
                 resources,
+                cgroup_path: None,
+                rootfs: RootfsOptions::default(),
                 rootless,
                 security,
             }),
@@ -500,6 +550,9 @@ fn process_plan(c: &mut Checker, p: &ProcessSection) -> Option<ProcessPlan> {
             .as_ref()
             .map(|g| g.get_ref().clone())
             .unwrap_or_default(),
+        umask: None,
+        terminal: false,
+        console_size: None,
     })
 }
 

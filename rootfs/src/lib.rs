@@ -45,7 +45,7 @@ pub use error::{PlanError, RootfsError};
 pub use idmap::DetachedMounts;
 pub use plan::{MountPlan, Step};
 pub use resolve::{open_in_root, open_in_root_at, resolve_in_root};
-pub use spec::{MountKind, MountSpec, Propagation, RootSource, RootfsSpec};
+pub use spec::{DeviceKind, DeviceNode, MountKind, MountSpec, Propagation, RootSource, RootfsSpec};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

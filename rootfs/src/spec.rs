@@ -228,6 +228,42 @@ pub struct RootfsSpec {
     /// Paths inside the container bound read-only onto themselves (recursively); missing paths are
     /// skipped. See [`RootfsSpec::DEFAULT_READONLY_PATHS`].
     pub readonly_paths: Vec<PathBuf>,
+    /// Device nodes to create in the container (OCI `linux.devices`), after the standard `/dev`; a
+    /// node at a standard device's path replaces it.
+    pub devices: Vec<DeviceNode>,
+    /// Namespaced kernel parameters (OCI `linux.sysctl`), as `("net.ipv4.ip_forward", "1")`: written
+    /// to `/proc/sys/…` of the container after the mounts, before the read-only and masked paths.
+    pub sysctl: Vec<(String, String)>,
+}
+
+/// The type of a device node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceKind {
+    /// A character device (`c`, also `u`).
+    Char,
+    /// A block device (`b`).
+    Block,
+    /// A FIFO (`p`).
+    Fifo,
+}
+
+/// A device node in the container's `/dev` (OCI `linux.devices` entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// Absolute path inside the container, e.g. `/dev/fuse`.
+    pub path: PathBuf,
+    /// Node type.
+    pub kind: DeviceKind,
+    /// Major number (ignored for FIFOs).
+    pub major: u64,
+    /// Minor number (ignored for FIFOs).
+    pub minor: u64,
+    /// Permission bits (`0o666` when the config gives none).
+    pub mode: u32,
+    /// Owner inside the container.
+    pub uid: u32,
+    /// Group inside the container.
+    pub gid: u32,
 }
 
 impl RootfsSpec {
@@ -269,6 +305,8 @@ impl RootfsSpec {
             propagation: Propagation::Private,
             masked_paths: Vec::new(),
             readonly_paths: Vec::new(),
+            devices: Vec::new(),
+            sysctl: Vec::new(),
         }
     }
 }
