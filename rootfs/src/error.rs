@@ -12,8 +12,8 @@ use crate::spec::MountKind;
 #[non_exhaustive]
 pub enum PlanError {
     /// A mount kind string that is not one of `bind`, `tmpfs`, `proc`, `sysfs`, `devpts`,
-    /// `mqueue`, `overlay`.
-    #[error("unknown mount kind `{kind}` (expected bind, tmpfs, proc, sysfs, devpts, mqueue or overlay)")]
+    /// `mqueue`, `overlay`, `cgroup`, `cgroup2`.
+    #[error("unknown mount kind `{kind}` (expected bind, tmpfs, proc, sysfs, devpts, mqueue, overlay, cgroup or cgroup2)")]
     UnknownKind {
         /// The string given.
         kind: String,

@@ -261,6 +261,14 @@ fn parse_data(
         Some((k, v)) => (k, Some(v)),
         None => (option, None),
     };
+    if passes_data_through(kind) {
+        // Controller names, `name=`, root flags: the kernel knows which exist.
+        if key.is_empty() || value == Some("") {
+            return Err(OptionError::BadValue(Value::Text.expected()));
+        }
+        parsed.data.push(option.to_owned());
+        return Ok(());
+    }
     let Some(&(_, _, expect)) = DATA_OPTIONS
         .iter()
         .find(|(k, name, _)| *k == kind && *name == key)
@@ -277,6 +285,12 @@ fn parse_data(
     }
     parsed.data.push(option.to_owned());
     Ok(())
+}
+
+/// Kinds whose every non-flag option is file system data passed to the kernel as is: the cgroup
+/// controllers and `name=` of a v1 hierarchy, the root flags of cgroup2 (`nsdelegate`, …).
+fn passes_data_through(kind: MountKind) -> bool {
+    matches!(kind, MountKind::Cgroup | MountKind::Cgroup2)
 }
 
 /// The value of data option `key` (`lowerdir` → the path list), if present.
@@ -439,6 +453,42 @@ mod tests {
         ));
         assert!(matches!(
             parse(MountKind::Overlay, &["lowerdir="]),
+            Err((_, OptionError::BadValue(_)))
+        ));
+    }
+
+    #[test]
+    fn cgroup_data_options_pass_through() {
+        let p = parse(
+            MountKind::Cgroup,
+            &["cpu", "cpuacct", "nosuid", "noexec", "nodev", "ro"],
+        )
+        .unwrap();
+        assert_eq!(p.data, ["cpu", "cpuacct"]);
+        assert_eq!(
+            p.set,
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV | MsFlags::MS_RDONLY
+        );
+        let p = parse(MountKind::Cgroup, &["none", "name=systemd", "xattr"]).unwrap();
+        assert_eq!(p.data, ["none", "name=systemd", "xattr"]);
+        let p = parse(MountKind::Cgroup2, &["nsdelegate", "relatime", "rslave"]).unwrap();
+        assert_eq!(p.data, ["nsdelegate"]);
+        assert_eq!(p.atime, Some(MsFlags::MS_RELATIME));
+        assert_eq!(p.propagation, Some(MsFlags::MS_SLAVE | MsFlags::MS_REC));
+        assert_eq!(
+            parse(MountKind::Cgroup, &["rbind"]),
+            Err(("rbind", OptionError::NotForKind))
+        );
+        assert!(matches!(
+            parse(MountKind::Cgroup, &["name="]),
+            Err(("name=", OptionError::BadValue(_)))
+        ));
+        assert!(matches!(
+            parse(MountKind::Cgroup2, &[""]),
+            Err(("", OptionError::BadValue(_)))
+        ));
+        assert!(matches!(
+            parse(MountKind::Cgroup, &["cpu,cpuacct"]),
             Err((_, OptionError::BadValue(_)))
         ));
     }

@@ -481,7 +481,9 @@ fn compile_mount(index: usize, m: &MountSpec) -> Result<MountOp, PlanError> {
         | MountKind::Proc
         | MountKind::Sysfs
         | MountKind::Devpts
-        | MountKind::Mqueue => {}
+        | MountKind::Mqueue
+        | MountKind::Cgroup
+        | MountKind::Cgroup2 => {}
     }
     Ok(op)
 }
@@ -793,13 +795,71 @@ mod tests {
     }
 
     #[test]
+    fn cgroup_mounts_pass_controllers_as_data() {
+        let mut s = spec();
+        s.mounts = vec![
+            MountSpec::tmpfs("/sys/fs/cgroup", &["mode=755"]),
+            MountSpec::new(MountKind::Cgroup, "/sys/fs/cgroup/cpu,cpuacct")
+                .with_options(&["cpu", "cpuacct", "nosuid", "noexec", "nodev", "ro"]),
+            MountSpec::new(MountKind::Cgroup, "/sys/fs/cgroup/systemd").with_options(&[
+                "none",
+                "name=systemd",
+                "nosuid",
+                "nodev",
+                "noexec",
+            ]),
+            MountSpec::new(MountKind::Cgroup2, "/sys/fs/cgroup/unified").with_options(&[
+                "nsdelegate",
+                "nosuid",
+                "nodev",
+                "noexec",
+                "relatime",
+                "ro",
+            ]),
+        ];
+        let plan = MountPlan::build(&s).unwrap();
+        let l = lines(&plan);
+        let n = l.len();
+        assert_eq!(
+            &l[n - 4..n - 1],
+            [
+                "mount cgroup on /sys/fs/cgroup/cpu,cpuacct with ro,nosuid,nodev,noexec,cpu,cpuacct",
+                "mount cgroup on /sys/fs/cgroup/systemd with nosuid,nodev,noexec,none,name=systemd",
+                "mount cgroup2 on /sys/fs/cgroup/unified with ro,nosuid,nodev,noexec,relatime,nsdelegate",
+            ]
+        );
+        let StepKind::Mount(m) = &plan.steps()[n - 4].kind else {
+            panic!()
+        };
+        assert_eq!(m.kind.fs_type(), Some("cgroup"));
+        assert_eq!(m.source, Path::new("cgroup"));
+        assert_eq!(m.data.as_deref(), Some("cpu,cpuacct"));
+        assert_eq!(
+            m.flags,
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY
+        );
+        assert_eq!(m.attrs, None);
+        let StepKind::Mount(m) = &plan.steps()[n - 2].kind else {
+            panic!()
+        };
+        assert_eq!(m.kind.fs_type(), Some("cgroup2"));
+        assert_eq!(m.data.as_deref(), Some("nsdelegate"));
+        s.mounts =
+            vec![MountSpec::new(MountKind::Cgroup2, "/sys/fs/cgroup").with_options(&["bind"])];
+        assert_eq!(
+            MountPlan::build(&s).unwrap_err().to_string(),
+            "mounts[0] (/sys/fs/cgroup): option `bind` does not apply to a cgroup2 mount"
+        );
+    }
+
+    #[test]
     fn mount_kind_round_trips() {
         for k in MountKind::ALL {
             assert_eq!(k.to_string().parse::<MountKind>().unwrap(), k);
         }
         assert_eq!(
             "nfs".parse::<MountKind>().unwrap_err().to_string(),
-            "unknown mount kind `nfs` (expected bind, tmpfs, proc, sysfs, devpts, mqueue or overlay)"
+            "unknown mount kind `nfs` (expected bind, tmpfs, proc, sysfs, devpts, mqueue, overlay, cgroup or cgroup2)"
         );
     }
 }

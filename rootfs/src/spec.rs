@@ -69,11 +69,22 @@ pub enum MountKind {
     Mqueue,
     /// An overlayfs (`lowerdir=` required, `upperdir=` and `workdir=` together or not at all).
     Overlay,
+    /// A cgroup v1 hierarchy (file system type `cgroup`). Options that are not mount flags are
+    /// passed as the mount data: the controllers (`cpu`, `cpuacct`, …) and `name=…`, `none`, so
+    /// `["cpu", "cpuacct", "nosuid", "ro"]` mounts with data `cpu,cpuacct`. Mount it inside a new
+    /// cgroup namespace: there the hierarchy's root is the container's own cgroup.
+    Cgroup,
+    /// The cgroup v2 hierarchy (file system type `cgroup2`). Options that are not mount flags
+    /// (`nsdelegate`, `memory_recursiveprot`, …) are passed as the mount data. Mount it inside a
+    /// new cgroup namespace: there its root is the container's own cgroup, and its root flags
+    /// are ignored (in the initial cgroup namespace they apply system-wide, so a mount without
+    /// `nsdelegate` would clear the host's).
+    Cgroup2,
 }
 
 impl MountKind {
     /// All kinds, in declaration order.
-    pub const ALL: [MountKind; 7] = [
+    pub const ALL: [MountKind; 9] = [
         MountKind::Bind,
         MountKind::Tmpfs,
         MountKind::Proc,
@@ -81,6 +92,8 @@ impl MountKind {
         MountKind::Devpts,
         MountKind::Mqueue,
         MountKind::Overlay,
+        MountKind::Cgroup,
+        MountKind::Cgroup2,
     ];
 
     /// The name used by [`FromStr`] and [`Display`](fmt::Display): `"bind"`, `"tmpfs"`, ….
@@ -93,6 +106,8 @@ impl MountKind {
             MountKind::Devpts => "devpts",
             MountKind::Mqueue => "mqueue",
             MountKind::Overlay => "overlay",
+            MountKind::Cgroup => "cgroup",
+            MountKind::Cgroup2 => "cgroup2",
         }
     }
 
@@ -117,6 +132,7 @@ impl FromStr for MountKind {
     /// ```
     /// use cove_rootfs::MountKind;
     /// assert_eq!("tmpfs".parse::<MountKind>().unwrap(), MountKind::Tmpfs);
+    /// assert_eq!("cgroup2".parse::<MountKind>().unwrap(), MountKind::Cgroup2);
     /// assert!("ext4".parse::<MountKind>().is_err());
     /// ```
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -143,7 +159,9 @@ pub struct MountSpec {
     /// `nodiratime`, `sync`, `dirsync`, propagation (`private`, `rprivate`, `slave`, `rslave`,
     /// `shared`, `rshared`, `unbindable`, `runbindable`), and file system data options valid for
     /// the kind (`size=`, `mode=`, `uid=`, `gid=`, `nr_inodes=`, `newinstance`, `ptmxmode=`,
-    /// `lowerdir=`, `upperdir=`, `workdir=`, `userxattr`, …).
+    /// `lowerdir=`, `upperdir=`, `workdir=`, `userxattr`, …). For `cgroup` and `cgroup2` every
+    /// option that is not a flag is file system data (controllers, `name=`, `nsdelegate`, …),
+    /// checked by the kernel.
     pub options: Vec<String>,
 }
 

@@ -29,11 +29,13 @@ static FORK_LOCK: Mutex<()> = Mutex::new(());
 struct Namespaces {
     user: bool,
     net: bool,
+    cgroup: bool,
 }
 
 const PLAIN: Namespaces = Namespaces {
     user: false,
     net: false,
+    cgroup: false,
 };
 
 type Check = Result<(), String>;
@@ -66,8 +68,8 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Runs `check` as pid 1 of new mount, pid and IPC namespaces (plus user and network ones when
-/// asked), with `/` already recursively private. Returns the check's verdict.
+/// Runs `check` as pid 1 of new mount, pid and IPC namespaces (plus user, network and cgroup ones
+/// when asked), with `/` already recursively private. Returns the check's verdict.
 fn in_container(ns: Namespaces, check: impl FnOnce() -> Check) -> Check {
     let _lock = FORK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let before = fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -160,6 +162,9 @@ fn enter_namespaces(ns: Namespaces) -> Result<(), String> {
     }
     if ns.net {
         flags |= CloneFlags::CLONE_NEWNET;
+    }
+    if ns.cgroup {
+        flags |= CloneFlags::CLONE_NEWCGROUP;
     }
     unshare(flags).map_err(|e| format!("unshare: {e}"))?;
     if ns.user {
@@ -588,7 +593,7 @@ fn host_tmpfs_root_exposes_host_dirs_read_only() {
 fn host_tmpfs_root_in_a_user_namespace() {
     host_tmpfs_root(Namespaces {
         user: true,
-        net: false,
+        ..PLAIN
     });
 }
 
@@ -657,7 +662,7 @@ fn user_namespace_without_net_ns_binds_host_sys_read_only() {
     in_container(
         Namespaces {
             user: true,
-            net: false,
+            ..PLAIN
         },
         || {
             apply(&spec)?;
@@ -708,6 +713,7 @@ fn user_namespace_with_net_ns_mounts_its_own_sysfs() {
         Namespaces {
             user: true,
             net: true,
+            ..PLAIN
         },
         || {
             apply(&spec)?;
@@ -838,4 +844,152 @@ fn a_failing_mount_reports_stage_target_and_errno() {
         Ok(())
     })
     .unwrap();
+}
+
+// --- cgroup mounts -----------------------------------------------------------------------------
+
+/// Super options of a v1 hierarchy that are flags, not controllers or its name.
+const V1_FLAGS: [&str; 7] = [
+    "rw",
+    "ro",
+    "xattr",
+    "noprefix",
+    "clone_children",
+    "cpuset_v2_mode",
+    "favordynmods",
+];
+
+/// A cgroup v1 hierarchy mounted on the host: the name of its mount point and the data options
+/// (controllers, `name=`) that mount it again.
+#[derive(Debug, Clone)]
+struct V1Hierarchy {
+    dir: String,
+    data: Vec<String>,
+}
+
+/// The distinct v1 hierarchies in the host's mountinfo (none on a cgroup-v2-only host).
+fn host_v1_hierarchies() -> Vec<V1Hierarchy> {
+    let mut found: Vec<V1Hierarchy> = Vec::new();
+    for m in mounts().into_iter().filter(|m| m.fstype == "cgroup") {
+        let data: Vec<String> = m
+            .super_options
+            .split(',')
+            .filter(|o| !V1_FLAGS.contains(o) && !o.starts_with("release_agent="))
+            .map(str::to_owned)
+            .collect();
+        if found.iter().any(|h| h.data == data) {
+            continue;
+        }
+        let dir = Path::new(&m.point)
+            .file_name()
+            .map_or_else(|| data.join(","), |n| n.to_string_lossy().into_owned());
+        found.push(V1Hierarchy { dir, data });
+    }
+    found
+}
+
+/// The checks every cgroup mount gets from inside: file system type, read-only and the other
+/// flags, and that its root is the container's own cgroup (where pid 1 lives).
+fn check_cgroup_mount(point: &str, fstype: &str, data: &[String]) -> Check {
+    let m = mount_at(point)?;
+    ensure!(m.fstype == fstype, "{point} is {} not {fstype}", m.fstype);
+    for flag in ["ro", "nosuid", "nodev", "noexec"] {
+        ensure!(has_option(&m.options, flag), "{point} lacks {flag}: {m:?}");
+    }
+    for d in data {
+        ensure!(
+            has_option(&m.super_options, d),
+            "{point} lacks the data option {d}: {m:?}"
+        );
+    }
+    ensure!(
+        m.root == "/",
+        "{point} shows {} as its root, not the container's cgroup",
+        m.root
+    );
+    let procs_path = format!("{point}/cgroup.procs");
+    let procs = fs::read_to_string(&procs_path).map_err(|e| format!("{procs_path}: {e}"))?;
+    ensure!(
+        procs.lines().any(|l| l == "1"),
+        "{procs_path} does not list pid 1: {procs:?}"
+    );
+    ensure!(
+        write_errno(&procs_path) == Some(libc::EROFS),
+        "{procs_path} is writable"
+    );
+    Ok(())
+}
+
+/// Mounts this host's cgroup layout inside a new cgroup namespace: on a hybrid host a tmpfs on
+/// /sys/fs/cgroup with every v1 hierarchy and cgroup2 on `unified`; on a v2-only host cgroup2 on
+/// /sys/fs/cgroup.
+#[test]
+fn cgroup_v1_and_v2_mounts_in_a_cgroup_namespace() {
+    let (_dir, root) = busybox_rootfs();
+    let v1 = host_v1_hierarchies();
+    let flags = ["nosuid", "nodev", "noexec", "ro"];
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.new_pid_ns = true;
+    spec.new_ipc_ns = true;
+    let mut expect: Vec<(String, &str, Vec<String>)> = Vec::new();
+    if v1.is_empty() {
+        spec.mounts.push(
+            MountSpec::new(MountKind::Cgroup2, "/sys/fs/cgroup")
+                .with_options(&["nsdelegate"])
+                .with_options(&flags),
+        );
+        expect.push(("/sys/fs/cgroup".into(), "cgroup2", Vec::new()));
+    } else {
+        spec.mounts.push(MountSpec::tmpfs(
+            "/sys/fs/cgroup",
+            &["mode=755", "nosuid", "nodev", "noexec"],
+        ));
+        for h in &v1 {
+            let point = format!("/sys/fs/cgroup/{}", h.dir);
+            let data: Vec<&str> = h.data.iter().map(String::as_str).collect();
+            spec.mounts.push(
+                MountSpec::new(MountKind::Cgroup, &point)
+                    .with_options(&data)
+                    .with_options(&flags),
+            );
+            expect.push((point, "cgroup", h.data.clone()));
+        }
+        spec.mounts.push(
+            MountSpec::new(MountKind::Cgroup2, "/sys/fs/cgroup/unified")
+                .with_options(&["nsdelegate"])
+                .with_options(&flags),
+        );
+        expect.push(("/sys/fs/cgroup/unified".into(), "cgroup2", Vec::new()));
+    }
+    let host_cgroup = fs::read_to_string("/proc/self/cgroup").unwrap();
+    in_container(
+        Namespaces {
+            cgroup: true,
+            ..PLAIN
+        },
+        || {
+            apply(&spec)?;
+            for (point, fstype, data) in &expect {
+                check_cgroup_mount(point, fstype, data)?;
+            }
+            let inside = fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
+            ensure!(
+                inside.lines().all(|l| l.ends_with(":/")),
+                "not at the root of a new cgroup namespace: {inside:?}"
+            );
+            if !v1.is_empty() {
+                ensure!(
+                    mount_at("/sys/fs/cgroup")?.fstype == "tmpfs",
+                    "/sys/fs/cgroup is not the tmpfs"
+                );
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read_to_string("/proc/self/cgroup").unwrap(),
+        host_cgroup,
+        "the test process changed cgroup"
+    );
 }
