@@ -1,1 +1,267 @@
-//! (being written this session: see oci/mod.rs)
+//! The OCI console: a pseudo-terminal for a container whose `process.terminal` is true, handed to the caller
+//! over `--console-socket`.
+//!
+//! The protocol is runc's (what conmon, containerd's shim and podman expect): the runtime allocates a pty, makes
+//! its slave the container process's controlling terminal and stdin/stdout/stderr, connects to the AF_UNIX
+//! `SOCK_STREAM` socket named by `--console-socket` and sends the **master** fd with `SCM_RIGHTS`. As in runc's
+//! `utils.SendRawFd(socket, pty.Name(), pty.Fd())`, the message's payload is the master's file name,
+//! [`MASTER_NAME`] (`/dev/ptmx`); receivers use it only as a label.
+//!
+//! The three steps, in order:
+//!
+//! 1. [`open_pty`]: allocate the pty (both ends close-on-exec), with the initial window size if given.
+//! 2. [`send_master`]: hand the master to the console socket.
+//! 3. [`attach_terminal`], in the container process between clone and exec: new session, controlling
+//!    terminal, stdio.
+//!
+//! ```no_run
+//! use cove::oci::console;
+//! let pty = console::open_pty(Some((24, 80)))?;
+//! console::send_master(std::path::Path::new("/run/conmon/console.sock"), &pty)?;
+//! // hand `pty.slave` to the container process, which calls `console::attach_terminal(slave)` before exec.
+//! # Ok::<(), console::ConsoleError>(())
+//! ```
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use cove_spawn::ChildError;
+use nix::errno::Errno;
+use nix::fcntl::{self, FcntlArg, FdFlag, OFlag};
+use nix::pty::{self, PtyMaster};
+use nix::sys::socket::{self, ControlMessage, MsgFlags};
+use nix::sys::stat::Mode;
+use nix::unistd;
+
+/// The payload sent with the master fd: the name runc sends (the master's file name).
+pub const MASTER_NAME: &str = "/dev/ptmx";
+
+/// A freshly allocated pseudo-terminal.
+#[derive(Debug)]
+pub struct Pty {
+    /// The master end: sent to the console socket; reading it yields what the container writes.
+    pub master: OwnedFd,
+    /// The slave end: becomes the container process's controlling terminal and stdio.
+    pub slave: OwnedFd,
+    /// The slave's path, e.g. `/dev/pts/3` (as seen in the mount namespace that allocated it).
+    pub slave_path: PathBuf,
+}
+
+/// Allocating the pty or handing it to the console socket failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsoleError {
+    /// Opening the pty multiplexer failed.
+    #[error("open the pty master {MASTER_NAME}")]
+    OpenMaster {
+        /// The error of `open(2)`.
+        #[source]
+        source: Errno,
+    },
+    /// A step on the fresh master (`grantpt`, `unlockpt`, `ptsname`) failed.
+    #[error("{op} on the pty master")]
+    Master {
+        /// The step.
+        op: &'static str,
+        /// The kernel's error.
+        #[source]
+        source: Errno,
+    },
+    /// Opening the slave end failed.
+    #[error("open the pty slave {}", path.display())]
+    OpenSlave {
+        /// The slave's path.
+        path: PathBuf,
+        /// The error of `open(2)`.
+        #[source]
+        source: Errno,
+    },
+    /// Setting the initial window size failed.
+    #[error("set the window size of {} to {rows} rows × {cols} columns", path.display())]
+    WindowSize {
+        /// The slave's path.
+        path: PathBuf,
+        /// Rows asked for.
+        rows: u16,
+        /// Columns asked for.
+        cols: u16,
+        /// The error of `ioctl(TIOCSWINSZ)`.
+        #[source]
+        source: Errno,
+    },
+    /// Connecting to the console socket failed.
+    #[error("connect to the console socket {}", path.display())]
+    Connect {
+        /// The `--console-socket` path.
+        path: PathBuf,
+        /// The error of `connect(2)`.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Sending the master fd over the console socket failed.
+    #[error("send the pty master over the console socket {}", path.display())]
+    Send {
+        /// The `--console-socket` path.
+        path: PathBuf,
+        /// The error of `sendmsg(2)`.
+        #[source]
+        source: Errno,
+    },
+}
+
+/// Allocates a pseudo-terminal, both ends close-on-exec, with the window size `(rows, cols)` when given.
+///
+/// The slave is opened with `O_NOCTTY`: it becomes a controlling terminal only in [`attach_terminal`].
+/// The pty belongs to the devpts instance that `/dev/ptmx` resolves to in the caller's mount namespace.
+pub fn open_pty(size: Option<(u16, u16)>) -> Result<Pty, ConsoleError> {
+    let master = open_master()?;
+    let slave_path = slave_name(&master)?;
+    let slave = open_slave(&slave_path)?;
+    if let Some((rows, cols)) = size {
+        sys::set_window_size(slave.as_fd(), rows, cols).map_err(|source| {
+            ConsoleError::WindowSize {
+                path: slave_path.clone(),
+                rows,
+                cols,
+                source,
+            }
+        })?;
+    }
+    Ok(Pty {
+        master: master.into(),
+        slave,
+        slave_path,
+    })
+}
+
+/// `posix_openpt` + `grantpt` + `unlockpt`, close-on-exec and without becoming our controlling terminal.
+fn open_master() -> Result<PtyMaster, ConsoleError> {
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let master = pty::posix_openpt(flags).map_err(|source| ConsoleError::OpenMaster { source })?;
+    pty::grantpt(&master).map_err(|source| ConsoleError::Master {
+        op: "grantpt",
+        source,
+    })?;
+    pty::unlockpt(&master).map_err(|source| ConsoleError::Master {
+        op: "unlockpt",
+        source,
+    })?;
+    Ok(master)
+}
+
+fn slave_name(master: &PtyMaster) -> Result<PathBuf, ConsoleError> {
+    pty::ptsname_r(master)
+        .map(PathBuf::from)
+        .map_err(|source| ConsoleError::Master {
+            op: "ptsname",
+            source,
+        })
+}
+
+fn open_slave(path: &Path) -> Result<OwnedFd, ConsoleError> {
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    fcntl::open(path, flags, Mode::empty()).map_err(|source| ConsoleError::OpenSlave {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Connects to the console socket at `socket` and sends the pty's master fd with `SCM_RIGHTS`, the payload
+/// being [`MASTER_NAME`] as runc sends it. The connection is closed on return. The caller still holds its
+/// own copy of the master: drop it once sent (runc does), so that the receiver is its only holder.
+pub fn send_master(socket: &Path, pty: &Pty) -> Result<(), ConsoleError> {
+    let stream = UnixStream::connect(socket).map_err(|source| ConsoleError::Connect {
+        path: socket.to_path_buf(),
+        source,
+    })?;
+    let fds = [pty.master.as_raw_fd()];
+    let payload = [IoSlice::new(MASTER_NAME.as_bytes())];
+    let rights = [ControlMessage::ScmRights(&fds)];
+    socket::sendmsg::<()>(
+        stream.as_raw_fd(),
+        &payload,
+        &rights,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(|source| ConsoleError::Send {
+        path: socket.to_path_buf(),
+        source,
+    })?;
+    Ok(())
+}
+
+/// Child side, between clone and exec: makes `slave` the calling process's controlling terminal and its
+/// stdin, stdout and stderr.
+///
+/// Steps: `setsid()`, `ioctl(TIOCSCTTY)` on the slave, `dup2` onto 0, 1 and 2 (the copies are not
+/// close-on-exec), then closes `slave` unless it already was one of 0, 1, 2 (in which case it stays open, its
+/// close-on-exec flag cleared). Only system calls, no allocation except to build an error.
+pub fn attach_terminal(slave: OwnedFd) -> Result<(), ChildError> {
+    unistd::setsid().map_err(|e| ChildError::from_errno("console", e, "setsid"))?;
+    sys::set_controlling_terminal(slave.as_fd()).map_err(|e| {
+        ChildError::from_errno("console", e, "make the pty the controlling terminal")
+    })?;
+    dup_onto_stdio(&slave)?;
+    let fd = slave.as_raw_fd();
+    if fd <= 2 {
+        clear_cloexec(&slave)?;
+        // fd is now one of the process's stdio descriptors: it must stay open.
+        let _ = slave.into_raw_fd();
+    }
+    Ok(())
+}
+
+fn dup_onto_stdio(slave: &OwnedFd) -> Result<(), ChildError> {
+    let fd = slave.as_raw_fd();
+    let steps: [(i32, fn(&OwnedFd) -> nix::Result<()>, &str); 3] = [
+        (0, |f| unistd::dup2_stdin(f), "dup the pty onto stdin"),
+        (1, |f| unistd::dup2_stdout(f), "dup the pty onto stdout"),
+        (2, |f| unistd::dup2_stderr(f), "dup the pty onto stderr"),
+    ];
+    for (target, dup, what) in steps {
+        // dup2(fd, fd) is a no-op that would leave close-on-exec set: handled by the caller.
+        if target != fd {
+            dup(slave).map_err(|e| ChildError::from_errno("console", e, what))?;
+        }
+    }
+    Ok(())
+}
+
+fn clear_cloexec(slave: &OwnedFd) -> Result<(), ChildError> {
+    fcntl::fcntl(slave, FcntlArg::F_SETFD(FdFlag::empty()))
+        .map(drop)
+        .map_err(|e| ChildError::from_errno("console", e, "clear close-on-exec on the pty"))
+}
+
+/// The terminal ioctls nix has no safe wrapper for.
+mod sys {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+
+    use nix::errno::Errno;
+
+    nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+    nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
+
+    /// `ioctl(fd, TIOCSWINSZ)`.
+    pub(super) fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), Errno> {
+        let size = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: `fd` is a live descriptor for the call's duration (borrowed) and `size` is a fully initialised
+        // `winsize` on our stack that the kernel only reads.
+        unsafe { tiocswinsz(fd.as_raw_fd(), &size) }.map(drop)
+    }
+
+    /// `ioctl(fd, TIOCSCTTY, 0)`: make the terminal the session's controlling terminal, without stealing it
+    /// from another session.
+    pub(super) fn set_controlling_terminal(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+        // SAFETY: TIOCSCTTY takes an integer argument, no pointer; `fd` is a live descriptor (borrowed).
+        unsafe { tiocsctty(fd.as_raw_fd(), 0) }.map(drop)
+    }
+}
