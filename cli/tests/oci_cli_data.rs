@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use clap::Parser;
 use cove::oci::events::{oom_event, stats_event};
+use cove::oci::update::{UpdateArgs, UpdateError};
 use cove_cgroup::{
     CpuStats, HugetlbStats, IoDeviceStats, IoStats, MemoryStats, PidsStats, Pressure,
     PressureStats, PressureValues, Stats,
@@ -160,4 +162,231 @@ fn stats_event_round_trips_through_the_typed_event() {
 #[test]
 fn oom_event_has_no_data() {
     assert_eq!(oom_event("c1"), json!({"type": "oom", "id": "c1"}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// update
+
+#[derive(Parser)]
+struct UpdateCli {
+    #[command(flatten)]
+    update: UpdateArgs,
+}
+
+fn update_args(flags: &[&str]) -> UpdateArgs {
+    let argv = std::iter::once("update").chain(flags.iter().copied());
+    UpdateCli::try_parse_from(argv).unwrap().update
+}
+
+/// The resources as JSON, reading `stdin` for `-r -`.
+fn resources_json(flags: &[&str], stdin: &str) -> Result<serde_json::Value, UpdateError> {
+    let r = update_args(flags).to_resources_from(stdin.as_bytes())?;
+    Ok(serde_json::to_value(r).unwrap())
+}
+
+#[test]
+fn update_flags_become_linux_resources() {
+    let got = resources_json(
+        &[
+            "--memory",
+            "100m",
+            "--memory-reservation",
+            "1g",
+            "--memory-swap",
+            "200M",
+            "--cpu-period",
+            "100000",
+            "--cpu-quota",
+            "-1",
+            "--cpu-share",
+            "512",
+            "--cpu-burst",
+            "1000",
+            "--cpu-rt-period",
+            "1000000",
+            "--cpu-rt-runtime",
+            "950000",
+            "--cpuset-cpus",
+            "0-1",
+            "--cpuset-mems",
+            "0",
+            "--cpu-idle",
+            "1",
+            "--pids-limit",
+            "64",
+            "--blkio-weight",
+            "300",
+        ],
+        "",
+    )
+    .unwrap();
+    let want = json!({
+        "memory": {"limit": 100 << 20, "reservation": 1 << 30, "swap": 200 << 20},
+        "cpu": {
+            "shares": 512, "quota": -1, "burst": 1000, "period": 100000,
+            "realtimeRuntime": 950000, "realtimePeriod": 1000000,
+            "cpus": "0-1", "mems": "0", "idle": 1
+        },
+        "pids": {"limit": 64},
+        "blockIO": {"weight": 300}
+    });
+    assert_eq!(got, want);
+}
+
+#[test]
+fn update_without_flags_changes_nothing() {
+    assert_eq!(resources_json(&[], "").unwrap(), json!({}));
+    // runc: 0 for --blkio-weight and --pids-limit means "unchanged", empty cpusets too.
+    let got = resources_json(
+        &[
+            "--blkio-weight",
+            "0",
+            "--pids-limit",
+            "0",
+            "--cpuset-cpus",
+            "",
+        ],
+        "",
+    );
+    assert_eq!(got.unwrap(), json!({}));
+}
+
+#[test]
+fn update_sizes_accept_runcs_forms() {
+    for (value, bytes) in [
+        ("1024", 1024_i64),
+        ("512k", 512 << 10),
+        ("100m", 100 << 20),
+        ("100MB", 100 << 20),
+        ("100MiB", 100 << 20),
+        ("1g", 1 << 30),
+        ("1.5G", 3 << 29),
+        ("2t", 2 << 40),
+        ("-1", -1),
+    ] {
+        let got = resources_json(&["--memory-reservation", value], "").unwrap();
+        assert_eq!(got["memory"]["reservation"], json!(bytes), "{value}");
+    }
+}
+
+#[test]
+fn update_unlimited_memory_makes_swap_unlimited_unless_given() {
+    let got = resources_json(&["--memory", "-1"], "").unwrap();
+    assert_eq!(got["memory"], json!({"limit": -1, "swap": -1}));
+    let got = resources_json(&["--memory", "-1", "--memory-swap", "1g"], "").unwrap();
+    assert_eq!(got["memory"], json!({"limit": -1, "swap": 1 << 30}));
+    let got = resources_json(&["-r", "-"], r#"{"memory": {"limit": -1}}"#).unwrap();
+    assert_eq!(got["memory"], json!({"limit": -1, "swap": -1}));
+}
+
+#[test]
+fn update_rejects_bad_sizes_naming_the_flag() {
+    for bad in ["12x", "-2", "lots", "", "99999999999t"] {
+        let err = resources_json(&["--memory-swap", bad], "").unwrap_err();
+        assert!(
+            matches!(&err, UpdateError::InvalidSize { flag: "memory-swap", value, .. } if value == bad),
+            "{bad}: {err:?}"
+        );
+        assert!(err
+            .to_string()
+            .starts_with(&format!("invalid value {bad:?} for --memory-swap: ")));
+    }
+}
+
+#[test]
+fn update_refuses_kernel_memory_and_intel_rdt() {
+    for (flag, needle) in [
+        ("--kernel-memory", "obsolete"),
+        ("--kernel-memory-tcp", "obsolete"),
+        ("--l3-cache-schema", "Intel RDT"),
+        ("--mem-bw-schema", "Intel RDT"),
+    ] {
+        let err = resources_json(&[flag, "1"], "").unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, UpdateError::Unsupported { .. }), "{flag}");
+        assert!(
+            msg.starts_with(&format!("{flag} is not supported by cove: ")),
+            "{msg}"
+        );
+        assert!(msg.contains(needle), "{msg}");
+    }
+    // Refused even next to --resources.
+    let err = resources_json(&["-r", "-", "--kernel-memory", "1m"], "{}").unwrap_err();
+    assert!(matches!(
+        err,
+        UpdateError::Unsupported {
+            flag: "kernel-memory",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn update_clap_accepts_runc_spellings() {
+    let a = update_args(&[
+        "--cpu-shares",
+        "2",
+        "--pids-limit",
+        "-1",
+        "--cpu-rt-runtime",
+        "-1",
+    ]);
+    assert_eq!(a.cpu_share, Some(2));
+    assert_eq!(a.pids_limit, Some(-1));
+    assert_eq!(a.cpu_rt_runtime, Some(-1));
+    let a = update_args(&["--resources", "/x.json"]);
+    assert_eq!(
+        a.resources.as_deref(),
+        Some(std::path::Path::new("/x.json"))
+    );
+    assert!(UpdateCli::try_parse_from(["update", "--blkio-weight", "70000"]).is_err());
+}
+
+#[test]
+fn update_resources_file_is_read_and_other_flags_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.json");
+    let body = r#"{"memory": {"limit": 268435456, "checkBeforeUpdate": true},
+                   "cpu": {"quota": 20000, "period": 100000, "cpus": "1"},
+                   "blockIO": {"weight": 100}, "pids": {"limit": 10},
+                   "unified": {"memory.high": "200000000"}}"#;
+    std::fs::write(&file, body).unwrap();
+    let path = file.to_str().unwrap();
+    let args = update_args(&["-r", path, "--memory", "1g", "--pids-limit", "5"]);
+    assert_eq!(args.ignored_flags(), ["memory", "pids-limit"]);
+    let got = serde_json::to_value(args.to_resources_from(&b""[..]).unwrap()).unwrap();
+    let want: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(got, want);
+    assert!(update_args(&["--memory", "1g"]).ignored_flags().is_empty());
+}
+
+#[test]
+fn update_resources_from_stdin() {
+    let got = resources_json(
+        &["-r", "-"],
+        r#"{"cpu": {"shares": 1024}, "pids": {"limit": -1}}"#,
+    );
+    assert_eq!(
+        got.unwrap(),
+        json!({"cpu": {"shares": 1024}, "pids": {"limit": -1}})
+    );
+}
+
+#[test]
+fn update_resources_errors_name_the_input() {
+    let err = resources_json(&["-r", "/nonexistent/cove-r.json"], "").unwrap_err();
+    assert!(matches!(&err, UpdateError::ReadResources { source, .. }
+        if source.kind() == std::io::ErrorKind::NotFound));
+    assert_eq!(
+        err.to_string(),
+        "cannot read the resources from /nonexistent/cove-r.json"
+    );
+    let err = resources_json(&["-r", "-"], r#"{"memory": {"limit": "lots"}}"#).unwrap_err();
+    assert!(matches!(err, UpdateError::ParseResources { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the resources from standard input are not a valid OCI LinuxResources JSON object"
+    );
+    let err = resources_json(&["-r", "-"], "").unwrap_err();
+    assert!(matches!(err, UpdateError::ParseResources { .. }));
 }
