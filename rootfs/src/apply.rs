@@ -10,6 +10,7 @@ use nix::sys::stat::{fstat, SFlag};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{chdir, chroot, fchdir, pivot_root, symlinkat};
 
+use crate::device::{make_node, DeviceOp};
 use crate::error::RootfsError;
 use crate::idmap::DetachedMounts;
 use crate::options::{attrs_to_string, Attrs, ATIME_FLAGS, ATTR_FLAGS};
@@ -106,6 +107,8 @@ impl Ctx<'_> {
             StepKind::Symlink { link, to } => self.symlink(link, to),
             StepKind::ReadonlyPath(path) => self.readonly_path(path),
             StepKind::Mask(path) => self.mask(path),
+            StepKind::Device(d) => self.device(d),
+            StepKind::Sysctl(s) => s.write(self.root()?),
             StepKind::PivotRoot(path) => self.pivot_root(path),
             StepKind::RemountRootReadonly => remount_root_readonly(),
         }
@@ -313,6 +316,26 @@ impl Ctx<'_> {
             Ok(()) | Err(Errno::EEXIST) => Ok(()),
             Err(source) => Err(err(source)),
         }
+    }
+
+    /// A device node: mknod (in the fresh `/dev` tmpfs directly when it is the parent), or a bind
+    /// of the host's node.
+    fn device(&mut self, d: &DeviceOp) -> Result<(), RootfsError> {
+        if d.bind_host {
+            return self.mount(&d.host_bind());
+        }
+        let (Some(parent), Some(name)) = (d.path.parent(), d.path.file_name()) else {
+            // The plan never holds `/` as a device path.
+            return Err(RootfsError::Mknod {
+                path: d.path.clone(),
+                source: Errno::EINVAL,
+            });
+        };
+        if let Some(dir) = self.fresh_dir(parent)? {
+            return make_node(dir, name, d);
+        }
+        let dir = ensure_in_root(self.root()?, parent, Create::Dir)?;
+        make_node(dir.as_fd(), name, d)
     }
 
     fn readonly_path(&mut self, path: &Path) -> Result<(), RootfsError> {

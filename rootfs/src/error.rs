@@ -142,6 +142,32 @@ pub enum PlanError {
         /// The path given.
         path: PathBuf,
     },
+    /// A device node path that is not an absolute path below `/` without `..`, or is `/dev`.
+    #[error("devices[{index}] ({path}): must be an absolute path below `/` (not `/dev` itself) without `..`")]
+    BadDevicePath {
+        /// Index in [`RootfsSpec::devices`](crate::RootfsSpec::devices).
+        index: usize,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A device number the kernel cannot hold.
+    #[error("devices[{index}] ({path}): device number {major}:{minor} out of range (major at most 4095, minor at most 1048575)")]
+    BadDeviceNumber {
+        /// Index in [`RootfsSpec::devices`](crate::RootfsSpec::devices).
+        index: usize,
+        /// The path given.
+        path: PathBuf,
+        /// The major number given.
+        major: u64,
+        /// The minor number given.
+        minor: u64,
+    },
+    /// A sysctl key with `/`, an empty component (so also `..`) or a NUL.
+    #[error("sysctl `{key}`: the key must be names separated by single dots, without `/`")]
+    BadSysctlKey {
+        /// The key given.
+        key: String,
+    },
 }
 
 /// A step of [`MountPlan::apply`](crate::MountPlan::apply) (or a path lookup) that failed. Each
@@ -349,6 +375,52 @@ pub enum RootfsError {
         #[source]
         source: Errno,
     },
+    /// Creating a device node (mknod(2)); `EEXIST` when something other than the same node is
+    /// there already.
+    #[error("create the device node {path} (mknod)")]
+    Mknod {
+        /// The node inside the container.
+        path: PathBuf,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Changing the owner of a device node.
+    #[error("chown the device node {path} to {uid}:{gid}")]
+    DeviceOwner {
+        /// The node inside the container.
+        path: PathBuf,
+        /// The owner asked for.
+        uid: u32,
+        /// The group asked for.
+        gid: u32,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Changing the mode of a device node.
+    #[error("chmod the device node {path} to {mode:04o}")]
+    DeviceMode {
+        /// The node inside the container.
+        path: PathBuf,
+        /// The permission bits asked for.
+        mode: u32,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Writing a sysctl to the container's `/proc/sys` (`ENOENT`: no such parameter, `EINVAL`: a
+    /// value the kernel refuses, `EISDIR`: the key names a directory).
+    #[error("set the sysctl {key} to {value:?}")]
+    Sysctl {
+        /// The key, `net.ipv4.ip_forward`.
+        key: String,
+        /// The value.
+        value: String,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
     /// Reading back the host path of an fd (`/proc/self/fd/N`).
     #[error("read the host path of {path} through /proc/self/fd")]
     FdPath {
@@ -389,7 +461,11 @@ impl RootfsError {
             | RootfsError::Chroot { source, .. }
             | RootfsError::Chdir { source, .. }
             | RootfsError::RemountRootReadonly { source }
-            | RootfsError::FdPath { source, .. } => *source,
+            | RootfsError::FdPath { source, .. }
+            | RootfsError::Mknod { source, .. }
+            | RootfsError::DeviceOwner { source, .. }
+            | RootfsError::DeviceMode { source, .. }
+            | RootfsError::Sysctl { source, .. } => *source,
         }
     }
 
@@ -419,6 +495,10 @@ impl RootfsError {
             RootfsError::Chdir { .. } => "chdir",
             RootfsError::RemountRootReadonly { .. } => "remount root read-only",
             RootfsError::FdPath { .. } => "fd path",
+            RootfsError::Mknod { .. } => "mknod",
+            RootfsError::DeviceOwner { .. } => "device owner",
+            RootfsError::DeviceMode { .. } => "device mode",
+            RootfsError::Sysctl { .. } => "sysctl",
         }
     }
 }
@@ -439,6 +519,30 @@ mod tests {
         assert_eq!(e.errno(), Some(libc::EPERM));
         assert_eq!(e.stage(), "mount");
         assert_eq!(e.source().unwrap().to_string(), Errno::EPERM.to_string());
+    }
+
+    #[test]
+    fn device_and_sysctl_errors_name_what_failed() {
+        let e = RootfsError::Sysctl {
+            key: "net.ipv4.ip_forward".into(),
+            value: "2".into(),
+            source: Errno::EINVAL,
+        };
+        assert_eq!(e.to_string(), "set the sysctl net.ipv4.ip_forward to \"2\"");
+        assert_eq!((e.stage(), e.errno()), ("sysctl", Some(libc::EINVAL)));
+        let e = RootfsError::DeviceMode {
+            path: "/dev/fuse".into(),
+            mode: 0o666,
+            source: Errno::EPERM,
+        };
+        assert_eq!(e.to_string(), "chmod the device node /dev/fuse to 0666");
+        assert_eq!((e.stage(), e.errno()), ("device mode", Some(libc::EPERM)));
+        let e = RootfsError::Mknod {
+            path: "/dev/fuse".into(),
+            source: Errno::EEXIST,
+        };
+        assert_eq!(e.to_string(), "create the device node /dev/fuse (mknod)");
+        assert_eq!(e.stage(), "mknod");
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! new) becomes a [`MountPlan`]: ordered, printable steps built without any system call, with every
 //! option parsed and validated up front. [`MountPlan::apply`] then runs them in the container's
 //! child process (already in a new mount namespace): private propagation, the root, `/proc`,
-//! `/sys`, a minimal `/dev`, the caller's mounts, read-only and masked paths, `pivot_root`, and a
-//! read-only `/` if asked.
+//! `/sys`, a minimal `/dev`, the caller's mounts, device nodes, sysctls, read-only and masked
+//! paths, `pivot_root`, and a read-only `/` if asked.
 //!
 //! Bind mounts with the `idmap` option are idmapped through the container's user namespace; the
 //! runtime prepares them with [`DetachedMounts`] and the child applies the plan with
@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 mod apply;
+mod device;
 mod error;
 mod idmap;
 mod options;
@@ -40,6 +41,7 @@ mod plan;
 mod resolve;
 mod spec;
 mod sys;
+mod sysctl;
 
 pub use error::{PlanError, RootfsError};
 pub use idmap::DetachedMounts;

@@ -5,10 +5,12 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::mount::MsFlags;
 
+use crate::device::{compile_devices, DeviceOp};
 use crate::error::PlanError;
 use crate::options::{self, Attrs, OptionError, ATIME_FLAGS, ATTR_FLAGS};
 use crate::resolve::normalize;
 use crate::spec::{MountKind, MountSpec, Propagation, RootSource, RootfsSpec};
+use crate::sysctl::{compile_sysctls, SysctlOp};
 
 /// Host devices bound into the container's `/dev` (bind works in a user namespace, mknod does not).
 pub(crate) const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -51,6 +53,10 @@ pub(crate) enum StepKind {
     Mount(MountOp),
     /// A symlink inside the root.
     Symlink { link: PathBuf, to: PathBuf },
+    /// Create a device node (or bind the host's in a user namespace).
+    Device(DeviceOp),
+    /// Write a sysctl to the container's `/proc/sys`.
+    Sysctl(SysctlOp),
     /// Bind a path read-only onto itself (skipped when missing).
     ReadonlyPath(PathBuf),
     /// Hide a path: read-only tmpfs on a directory, `/dev/null` on anything else (skipped when missing).
@@ -139,11 +145,22 @@ const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
 impl MountPlan {
     /// Validates `spec` and turns it into ordered steps. Pure: no system call.
     ///
-    /// The order: make `/` recursively private (or slave); the root (bind onto itself, or tmpfs
-    /// plus read-only host dirs); `/proc`; `/sys`; `/dev` (tmpfs with host devices bound in,
-    /// `/dev/pts`, `/dev/ptmx`, `/dev/shm`, `/dev/mqueue` with a new IPC namespace, `/dev/fd` and
-    /// `/dev/std*` links); the caller's mounts in order (one targeting a standard path replaces the
-    /// standard mount in place); read-only paths; masked paths; pivot_root; read-only `/`.
+    /// The order:
+    /// 1. make `/` recursively private (or slave);
+    /// 2. the root (bind onto itself, or tmpfs plus read-only host dirs);
+    /// 3. `/proc`, `/sys`;
+    /// 4. `/dev`: tmpfs with host devices bound in, `/dev/pts`, `/dev/ptmx`, `/dev/shm`,
+    ///    `/dev/mqueue` with a new IPC namespace, `/dev/fd` and `/dev/std*` links (a standard
+    ///    device or link whose path is one of [`RootfsSpec::devices`] is left out);
+    /// 5. the caller's mounts in order (one targeting a standard path replaces the standard mount
+    ///    in place);
+    /// 6. the device nodes of [`RootfsSpec::devices`] in order: mknod, chown, chmod — or, for a char
+    ///    or block device in a user namespace, a bind of the host's node onto an empty file (nodes
+    ///    under `/dev` only when `/dev` is the plan's tmpfs, never into a `/dev` bound from the
+    ///    host);
+    /// 7. the sysctls of [`RootfsSpec::sysctl`], written to the container's `/proc/sys`;
+    /// 8. read-only paths, then masked paths (`/proc/sys` typically becomes read-only here);
+    /// 9. pivot_root; read-only `/`.
     ///
     /// ```
     /// use cove_rootfs::{MountPlan, MountSpec, RootSource, RootfsSpec};
@@ -162,6 +179,8 @@ impl MountPlan {
             .map(|(index, m)| compile_mount(index, m).map(Some))
             .collect::<Result<_, _>>()?;
         check_idmap(spec, &caller)?;
+        let devices = compile_devices(&spec.devices, spec.in_user_ns)?;
+        let sysctls = compile_sysctls(&spec.sysctl)?;
         let mut take = |target: &str| {
             caller
                 .iter_mut()
@@ -172,8 +191,16 @@ impl MountPlan {
         push_root_steps(&spec.root, &mut steps);
         steps.push(StepKind::Mount(proc_mount(spec, take("/proc"))));
         steps.push(StepKind::Mount(sys_mount(spec, take("/sys"))));
-        push_dev_steps(spec, &mut take, &mut steps);
+        let replaced: Vec<&Path> = devices.iter().map(|d| d.path.as_path()).collect();
+        let dev_is_ours = push_dev_steps(spec, &replaced, &mut take, &mut steps);
         steps.extend(caller.into_iter().flatten().map(StepKind::Mount));
+        steps.extend(
+            devices
+                .into_iter()
+                .filter(|d| dev_is_ours || !d.path.starts_with("/dev"))
+                .map(StepKind::Device),
+        );
+        steps.extend(sysctls.into_iter().map(StepKind::Sysctl));
         for p in &spec.readonly_paths {
             steps.push(StepKind::ReadonlyPath(check_path("read-only path", p)?));
         }
@@ -244,11 +271,15 @@ fn sys_mount(spec: &RootfsSpec, caller: Option<MountOp>) -> MountOp {
     m
 }
 
+/// The `/dev` steps; standard devices and links at a path in `replaced` are left out. Returns
+/// whether `/dev` is the plan's tmpfs (populated), not a caller's mount from the host.
 fn push_dev_steps(
     spec: &RootfsSpec,
+    replaced: &[&Path],
     take: &mut impl FnMut(&str) -> Option<MountOp>,
     steps: &mut Vec<StepKind>,
-) {
+) -> bool {
+    let kept = |path: &Path| !replaced.contains(&path);
     let dev = take("/dev").unwrap_or_else(|| {
         MountOp::fs(
             MountKind::Tmpfs,
@@ -261,7 +292,13 @@ fn push_dev_steps(
     let populate = dev.kind == MountKind::Tmpfs;
     steps.push(StepKind::Mount(dev));
     if populate {
-        steps.extend(DEVICES.iter().map(|d| StepKind::Mount(device_bind(d))));
+        steps.extend(
+            DEVICES
+                .iter()
+                .map(|d| device_bind(d))
+                .filter(|m| kept(&m.target))
+                .map(StepKind::Mount),
+        );
     }
     let pts_data = if spec.in_user_ns {
         "newinstance,ptmxmode=0666,mode=0620"
@@ -272,7 +309,7 @@ fn push_dev_steps(
     let pts = take("/dev/pts")
         .unwrap_or_else(|| MountOp::fs(MountKind::Devpts, "/dev/pts", pts_flags, Some(pts_data)));
     steps.push(StepKind::Mount(pts));
-    if populate {
+    if populate && kept(Path::new("/dev/ptmx")) {
         steps.push(StepKind::Symlink {
             link: "/dev/ptmx".into(),
             to: "pts/ptmx".into(),
@@ -293,11 +330,17 @@ fn push_dev_steps(
     });
     steps.extend(mqueue.map(StepKind::Mount));
     if populate {
-        steps.extend(DEV_LINKS.iter().map(|(link, to)| StepKind::Symlink {
-            link: link.into(),
-            to: to.into(),
-        }));
+        steps.extend(
+            DEV_LINKS
+                .iter()
+                .filter(|(link, _)| kept(Path::new(link)))
+                .map(|(link, to)| StepKind::Symlink {
+                    link: link.into(),
+                    to: to.into(),
+                }),
+        );
     }
+    populate
 }
 
 fn device_bind(name: &str) -> MountOp {
@@ -362,7 +405,8 @@ fn check_idmap(spec: &RootfsSpec, ops: &[Option<MountOp>]) -> Result<(), PlanErr
     }
 }
 
-fn is_clean_absolute(path: &Path) -> bool {
+/// Absolute and without `..`.
+pub(crate) fn is_clean_absolute(path: &Path) -> bool {
     path.is_absolute() && !path.components().any(|c| c == Component::ParentDir)
 }
 
@@ -495,7 +539,9 @@ impl Step {
             StepKind::Mount(m) => Some(&m.target),
             StepKind::Symlink { link, .. } => Some(link),
             StepKind::HostDir(p) | StepKind::ReadonlyPath(p) | StepKind::Mask(p) => Some(p),
-            StepKind::RootPropagation(_)
+            StepKind::Device(d) => Some(&d.path),
+            StepKind::Sysctl(_)
+            | StepKind::RootPropagation(_)
             | StepKind::BindRoot(_)
             | StepKind::RootTmpfs(_)
             | StepKind::PivotRoot(_)
@@ -518,6 +564,8 @@ impl fmt::Display for Step {
             ),
             StepKind::Mount(m) => fmt_mount(m, f),
             StepKind::Symlink { link, to } => write!(f, "symlink {} -> {}", link.display(), to.display()),
+            StepKind::Device(d) => fmt::Display::fmt(d, f),
+            StepKind::Sysctl(s) => fmt::Display::fmt(s, f),
             StepKind::ReadonlyPath(p) => {
                 write!(f, "bind {} read-only onto itself (recursive), skipped if missing", p.display())
             }
@@ -579,6 +627,7 @@ fn fmt_mount(m: &MountOp, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::{DeviceKind, DeviceNode};
 
     fn spec() -> RootfsSpec {
         RootfsSpec::new(RootSource::Dir("/srv/root".into()))
@@ -850,6 +899,146 @@ mod tests {
             MountPlan::build(&s).unwrap_err().to_string(),
             "mounts[0] (/sys/fs/cgroup): option `bind` does not apply to a cgroup2 mount"
         );
+    }
+
+    fn node(path: &str, kind: DeviceKind, major: u64, minor: u64) -> DeviceNode {
+        DeviceNode {
+            path: path.into(),
+            kind,
+            major,
+            minor,
+            mode: 0o620,
+            uid: 1,
+            gid: 2,
+        }
+    }
+
+    #[test]
+    fn devices_and_sysctls_come_after_mounts_before_readonly_paths() {
+        let mut s = spec();
+        s.new_ipc_ns = true;
+        s.mounts = vec![MountSpec::tmpfs("/tmp", &[])];
+        s.devices = vec![
+            node("/dev/mynull", DeviceKind::Char, 1, 3),
+            node("/dev/null", DeviceKind::Char, 1, 3),
+            node("/dev/ptmx", DeviceKind::Char, 5, 2),
+            node("/dev/fd", DeviceKind::Char, 10, 1),
+            node("/run/fifo", DeviceKind::Fifo, 0, 0),
+        ];
+        s.sysctl = vec![
+            ("kernel.shmmax".into(), "67108864".into()),
+            ("net.ipv4.ip_forward".into(), "1".into()),
+        ];
+        s.readonly_paths = vec!["/proc/sys".into()];
+        s.masked_paths = vec!["/proc/kcore".into()];
+        let l = lines(&MountPlan::build(&s).unwrap());
+        let n = l.len();
+        assert_eq!(
+            &l[n - 11..],
+            [
+                "mount tmpfs on /tmp",
+                "mknod /dev/mynull c 1:3 (char device), chown 1:2, chmod 0620",
+                "mknod /dev/null c 1:3 (char device), chown 1:2, chmod 0620",
+                "mknod /dev/ptmx c 5:2 (char device), chown 1:2, chmod 0620",
+                "mknod /dev/fd c 10:1 (char device), chown 1:2, chmod 0620",
+                "mknod /run/fifo p (FIFO), chown 1:2, chmod 0620",
+                "sysctl kernel.shmmax = \"67108864\": write it to /proc/sys/kernel/shmmax",
+                "sysctl net.ipv4.ip_forward = \"1\": write it to /proc/sys/net/ipv4/ip_forward",
+                "bind /proc/sys read-only onto itself (recursive), skipped if missing",
+                "mask /proc/kcore: read-only tmpfs on a directory, /dev/null on a file, skipped if missing",
+                "pivot_root into /srv/root, detach the old root, chdir / (chroot if pivot_root is impossible)",
+            ]
+        );
+        // The standard /dev/null bind and the /dev/ptmx and /dev/fd links are replaced.
+        for gone in [
+            "bind /dev/null on /dev/null",
+            "symlink /dev/ptmx -> pts/ptmx",
+            "symlink /dev/fd -> /proc/self/fd",
+        ] {
+            assert!(!l.iter().any(|x| x == gone), "{gone} still planned");
+        }
+        assert!(l.iter().any(|x| x == "bind /dev/zero on /dev/zero"));
+        assert!(l
+            .iter()
+            .any(|x| x == "symlink /dev/stdin -> /proc/self/fd/0"));
+        let plan = MountPlan::build(&s).unwrap();
+        assert_eq!(
+            plan.steps()[n - 10].target(),
+            Some(Path::new("/dev/mynull"))
+        );
+        assert_eq!(plan.steps()[n - 5].target(), None);
+    }
+
+    #[test]
+    fn devices_in_a_user_namespace_bind_the_host_node() {
+        let mut s = spec();
+        s.in_user_ns = true;
+        s.devices = vec![
+            node("/dev/fuse", DeviceKind::Char, 10, 229),
+            node("/dev/p", DeviceKind::Fifo, 0, 0),
+        ];
+        let l = lines(&MountPlan::build(&s).unwrap());
+        let n = l.len();
+        assert_eq!(
+            &l[n - 3..n - 1],
+            [
+                "bind the host's /dev/fuse (c 10:229) on /dev/fuse, an empty file \
+                 [a user namespace cannot mknod; the host node's owner and mode stay]",
+                "mknod /dev/p p (FIFO), chown 1:2, chmod 0620",
+            ]
+        );
+    }
+
+    #[test]
+    fn no_device_nodes_into_a_dev_bound_from_the_host() {
+        let mut s = spec();
+        s.mounts = vec![MountSpec::bind("/dev", "/dev", &[])];
+        s.devices = vec![
+            node("/dev/mynull", DeviceKind::Char, 1, 3),
+            node("/opt/dev/mynull", DeviceKind::Char, 1, 3),
+        ];
+        let l = lines(&MountPlan::build(&s).unwrap());
+        assert!(!l.iter().any(|x| x.starts_with("mknod /dev/")), "{l:#?}");
+        assert!(l
+            .iter()
+            .any(|x| x.starts_with("mknod /opt/dev/mynull c 1:3")));
+    }
+
+    #[test]
+    fn device_and_sysctl_errors() {
+        let mut s = spec();
+        s.devices = vec![
+            node("/dev/ok", DeviceKind::Char, 1, 3),
+            node("dev/x", DeviceKind::Char, 1, 3),
+        ];
+        assert_eq!(
+            MountPlan::build(&s).unwrap_err(),
+            PlanError::BadDevicePath {
+                index: 1,
+                path: "dev/x".into()
+            }
+        );
+        s.devices = vec![node("/dev/x", DeviceKind::Char, 1, 1 << 20)];
+        assert!(matches!(
+            MountPlan::build(&s).unwrap_err(),
+            PlanError::BadDeviceNumber {
+                index: 0,
+                major: 1,
+                minor: 0x10_0000,
+                ..
+            }
+        ));
+        s.devices.clear();
+        for bad in ["net/ipv4/ip_forward", "net..ipv4", "", "kernel.", "../x"] {
+            s.sysctl = vec![
+                ("kernel.msgmax".into(), "1".into()),
+                (bad.into(), "1".into()),
+            ];
+            assert_eq!(
+                MountPlan::build(&s).unwrap_err(),
+                PlanError::BadSysctlKey { key: bad.into() }
+            );
+        }
     }
 
     #[test]

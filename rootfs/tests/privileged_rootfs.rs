@@ -8,16 +8,19 @@
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{symlink, FileTypeExt};
+use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use cove_rootfs::{MountKind, MountPlan, MountSpec, RootSource, RootfsSpec};
+use cove_rootfs::{
+    DeviceKind, DeviceNode, MountKind, MountPlan, MountSpec, RootSource, RootfsSpec,
+};
 use nix::mount::{mount, MsFlags};
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::makedev;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
@@ -992,4 +995,278 @@ fn cgroup_v1_and_v2_mounts_in_a_cgroup_namespace() {
         host_cgroup,
         "the test process changed cgroup"
     );
+}
+
+// --- device nodes ------------------------------------------------------------------------------
+
+fn node(
+    path: &str,
+    kind: DeviceKind,
+    (major, minor): (u64, u64),
+    mode: u32,
+    owner: (u32, u32),
+) -> DeviceNode {
+    DeviceNode {
+        path: path.into(),
+        kind,
+        major,
+        minor,
+        mode,
+        uid: owner.0,
+        gid: owner.1,
+    }
+}
+
+/// What `path` is, seen from inside: type, device number, permission bits, owner.
+fn check_node(d: &DeviceNode) -> Check {
+    let p = d.path.display();
+    let meta = fs::symlink_metadata(&d.path).map_err(|e| format!("{p}: {e}"))?;
+    let ft = meta.file_type();
+    let kind_ok = match d.kind {
+        DeviceKind::Char => ft.is_char_device() && meta.rdev() == makedev(d.major, d.minor),
+        DeviceKind::Block => ft.is_block_device() && meta.rdev() == makedev(d.major, d.minor),
+        DeviceKind::Fifo => ft.is_fifo(),
+    };
+    ensure!(
+        kind_ok,
+        "{p}: {ft:?} rdev {:#x}, expected {:?} {}:{}",
+        meta.rdev(),
+        d.kind,
+        d.major,
+        d.minor
+    );
+    ensure!(
+        meta.mode() & 0o7777 == d.mode,
+        "{p}: mode {:o}, expected {:o}",
+        meta.mode() & 0o7777,
+        d.mode
+    );
+    ensure!(
+        (meta.uid(), meta.gid()) == (d.uid, d.gid),
+        "{p}: owner {}:{}, expected {}:{}",
+        meta.uid(),
+        meta.gid(),
+        d.uid,
+        d.gid
+    );
+    Ok(())
+}
+
+#[test]
+fn device_nodes_are_made_with_type_number_mode_and_owner() {
+    let (_dir, root) = busybox_rootfs();
+    let devices = vec![
+        node("/dev/mynull", DeviceKind::Char, (1, 3), 0o620, (1, 2)),
+        node("/dev/fifos/myfifo", DeviceKind::Fifo, (0, 0), 0o640, (3, 4)),
+        // Replaces the standard bind of the host's /dev/zero.
+        node("/dev/zero", DeviceKind::Char, (1, 5), 0o666, (0, 0)),
+        // Outside /dev: in the root directory itself, its parents created.
+        node("/opt/nodes/null2", DeviceKind::Char, (1, 3), 0o2750, (5, 6)),
+    ];
+    let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+    spec.new_pid_ns = true;
+    spec.devices = devices.clone();
+    in_container(PLAIN, || {
+        // A umask that would spoil mknod's mode: chmod must set it exactly.
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+        apply(&spec)?;
+        for d in &devices {
+            check_node(d)?;
+        }
+        ensure!(
+            mount_at("/dev/zero").is_err(),
+            "/dev/zero is still the host's bind"
+        );
+        ensure!(
+            mount_at("/dev/null").is_ok(),
+            "the standard /dev/null bind is gone"
+        );
+        fs::write("/dev/mynull", "discarded").map_err(|e| format!("write /dev/mynull: {e}"))?;
+        ensure!(
+            fs::read("/dev/mynull")
+                .map_err(|e| e.to_string())?
+                .is_empty(),
+            "/dev/mynull is not a null device"
+        );
+        let mut zeros = [1u8; 4];
+        File::open("/dev/zero")
+            .and_then(|mut f| f.read_exact(&mut zeros))
+            .map_err(|e| format!("/dev/zero: {e}"))?;
+        ensure!(zeros == [0; 4], "/dev/zero gave {zeros:?}");
+        Ok(())
+    })
+    .unwrap();
+    // The node outside /dev is in the root directory on the host; the /dev ones died with the tmpfs.
+    let meta = fs::symlink_metadata(root.join("opt/nodes/null2")).unwrap();
+    assert!(meta.file_type().is_char_device());
+    assert!(!root.join("dev/mynull").exists());
+}
+
+#[test]
+fn device_nodes_in_a_user_namespace_are_host_binds() {
+    let (_dir, root) = busybox_rootfs();
+    // A host char device that is not one of the standard ones.
+    let host = [
+        "/dev/kmsg",
+        "/dev/mem",
+        "/dev/port",
+        "/dev/loop-control",
+        "/dev/tty0",
+    ]
+    .into_iter()
+    .find_map(|p| {
+        let m = fs::symlink_metadata(p).ok()?;
+        m.file_type().is_char_device().then_some((p, m))
+    })
+    .expect("no char device to bind on this host");
+    let (path, meta) = host;
+    let (major, minor) = (libc::major(meta.rdev()), libc::minor(meta.rdev()));
+    let dev = node(
+        path,
+        DeviceKind::Char,
+        (major.into(), minor.into()),
+        0o600,
+        (0, 0),
+    );
+    let fifo = node("/dev/p", DeviceKind::Fifo, (0, 0), 0o600, (0, 0));
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.in_user_ns = true;
+    spec.new_pid_ns = true;
+    spec.devices = vec![dev, fifo.clone()];
+    let host_mode = meta.mode() & 0o7777;
+    in_container(
+        Namespaces {
+            user: true,
+            ..PLAIN
+        },
+        || {
+            apply(&spec)?;
+            ensure!(mount_at(path).is_ok(), "{path} is not a bind mount");
+            let inside = fs::metadata(path).map_err(|e| format!("{path}: {e}"))?;
+            ensure!(
+                inside.file_type().is_char_device() && inside.rdev() == meta.rdev(),
+                "{path} is not the host's node"
+            );
+            ensure!(
+                inside.mode() & 0o7777 == host_mode,
+                "{path}: the host node's mode changed"
+            );
+            // A FIFO needs no privilege: it is made, not bound.
+            check_node(&fifo)?;
+            ensure!(mount_at("/dev/p").is_err(), "the FIFO is a bind");
+            Ok(())
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_device_path_taken_by_something_else_is_an_error() {
+    let (_dir, root) = busybox_rootfs();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+    spec.new_pid_ns = true;
+    // /bin/sh is a symlink to busybox: never followed, never replaced.
+    spec.devices = vec![node("/bin/sh", DeviceKind::Char, (1, 3), 0o666, (0, 0))];
+    in_container(PLAIN, || {
+        let plan = MountPlan::build(&spec).map_err(|e| e.to_string())?;
+        let err = plan.apply().err().ok_or("apply replaced /bin/sh")?;
+        ensure!(err.stage() == "mknod", "stage {}", err.stage());
+        ensure!(
+            err.to_string() == "create the device node /bin/sh (mknod)",
+            "message {err}"
+        );
+        ensure!(err.errno() == Some(libc::EEXIST), "errno {:?}", err.errno());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        fs::read_link(root.join("bin/sh")).unwrap(),
+        Path::new("busybox")
+    );
+    let busybox = fs::metadata(root.join("bin/busybox")).unwrap();
+    assert!(busybox.is_file() && busybox.uid() == 0);
+}
+
+// --- sysctls -----------------------------------------------------------------------------------
+
+const SYSCTLS: [&str; 3] = ["kernel.shmmax", "kernel.msgmax", "net.ipv4.ip_forward"];
+
+fn read_sysctl(key: &str) -> Result<String, String> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    fs::read_to_string(&path)
+        .map(|v| v.trim().to_owned())
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+/// A value different from `current` for each of [`SYSCTLS`].
+fn other_value(key: &str, current: &str) -> String {
+    let choices: &[&str] = match key {
+        "kernel.shmmax" => &["67108864", "33554432"],
+        "kernel.msgmax" => &["16384", "12345"],
+        _ => &["1", "0"],
+    };
+    choices.iter().find(|c| **c != current).unwrap().to_string()
+}
+
+#[test]
+fn sysctls_are_written_in_the_container_namespaces_only() {
+    let (_dir, root) = busybox_rootfs();
+    let host_before: Vec<String> = SYSCTLS.iter().map(|k| read_sysctl(k).unwrap()).collect();
+    let ns = Namespaces { net: true, ..PLAIN };
+    in_container(ns, || {
+        // The values in the new IPC and network namespaces, before the plan runs.
+        let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+        spec.new_pid_ns = true;
+        spec.new_ipc_ns = true;
+        spec.new_net_ns = true;
+        spec.readonly_paths = RootfsSpec::DEFAULT_READONLY_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        for key in SYSCTLS {
+            let now = read_sysctl(key)?;
+            spec.sysctl.push((key.to_owned(), other_value(key, &now)));
+        }
+        apply(&spec)?;
+        for (key, value) in &spec.sysctl {
+            let now = read_sysctl(key)?;
+            ensure!(&now == value, "{key} is {now}, expected {value}");
+        }
+        // Written before /proc/sys became read-only.
+        ensure!(
+            write_errno("/proc/sys/kernel/msgmax") == Some(libc::EROFS),
+            "/proc/sys is writable"
+        );
+        Ok(())
+    })
+    .unwrap();
+    let host_after: Vec<String> = SYSCTLS.iter().map(|k| read_sysctl(k).unwrap()).collect();
+    assert_eq!(host_before, host_after, "the host's sysctls changed");
+}
+
+#[test]
+fn a_failing_sysctl_names_the_key_and_errno() {
+    let (_dir, root) = busybox_rootfs();
+    for (key, value, errno) in [
+        ("kernel.no_such_parameter", "1", libc::ENOENT),
+        ("kernel.msgmax", "not a number", libc::EINVAL),
+        ("net.ipv4", "1", libc::EISDIR),
+    ] {
+        let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+        spec.new_pid_ns = true;
+        spec.new_ipc_ns = true;
+        spec.sysctl = vec![(key.to_owned(), value.to_owned())];
+        in_container(PLAIN, || {
+            let plan = MountPlan::build(&spec).map_err(|e| e.to_string())?;
+            let err = plan.apply().err().ok_or("apply succeeded")?;
+            ensure!(err.stage() == "sysctl", "stage {}", err.stage());
+            ensure!(
+                err.to_string() == format!("set the sysctl {key} to {value:?}"),
+                "message {err}"
+            );
+            ensure!(err.errno() == Some(errno), "{key}: errno {:?}", err.errno());
+            Ok(())
+        })
+        .unwrap();
+    }
 }
