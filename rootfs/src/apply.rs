@@ -49,6 +49,12 @@ impl MountPlan {
     /// recursive bind); on kernels without it (before 5.12) a bind remount of the top mount is
     /// used, keeping the flags the kernel locks in a user namespace (nosuid, nodev, noexec, atime).
     ///
+    /// Device nodes are made with mknodat(2) in their parent directory resolved inside the root
+    /// (never following a symlink at the node's own path), then chowned and chmodded through an
+    /// `O_PATH` fd, so the mode is exact whatever the umask. Sysctls are written to the file
+    /// `/proc/sys/…` resolved inside the root (the container's `/proc`): their values belong to the
+    /// network / IPC namespaces of the calling process.
+    ///
     /// Stops at the first failing step; mounts made until then stay in the (private) mount
     /// namespace, which dies with the child.
     pub fn apply(&self) -> Result<(), RootfsError> {

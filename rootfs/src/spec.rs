@@ -246,11 +246,18 @@ pub struct RootfsSpec {
     /// Paths inside the container bound read-only onto themselves (recursively); missing paths are
     /// skipped. See [`RootfsSpec::DEFAULT_READONLY_PATHS`].
     pub readonly_paths: Vec<PathBuf>,
-    /// Device nodes to create in the container (OCI `linux.devices`), after the standard `/dev`; a
-    /// node at a standard device's path replaces it.
+    /// Device nodes to create in the container (OCI `linux.devices`), after the standard `/dev`
+    /// and the caller's mounts; a node at a standard device's (or link's) path replaces it. Made
+    /// with mknod, then chown and chmod; in a user namespace a char or block device is a bind of
+    /// the host's node at the same path instead (FIFOs are still made). Nodes under `/dev` are
+    /// left out when `/dev` is a caller's mount other than a tmpfs (e.g. the host's `/dev`).
     pub devices: Vec<DeviceNode>,
     /// Namespaced kernel parameters (OCI `linux.sysctl`), as `("net.ipv4.ip_forward", "1")`: written
-    /// to `/proc/sys/…` of the container after the mounts, before the read-only and masked paths.
+    /// to `/proc/sys/…` of the container after the mounts and device nodes, before the read-only
+    /// and masked paths. They take effect in the namespaces of the process applying the plan: the
+    /// caller must check that each key belongs to a namespace of the container's own (`net.*`: a
+    /// new network namespace; `kernel.shm*`, `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`: a new
+    /// IPC namespace), or it changes the host's value.
     pub sysctl: Vec<(String, String)>,
 }
 
@@ -276,7 +283,8 @@ pub struct DeviceNode {
     pub major: u64,
     /// Minor number (ignored for FIFOs).
     pub minor: u64,
-    /// Permission bits (`0o666` when the config gives none).
+    /// Permission bits (`0o666` when the config gives none); bits outside `0o7777` (a file type)
+    /// are ignored. Not used for a host bind in a user namespace (the host node's mode stays).
     pub mode: u32,
     /// Owner inside the container.
     pub uid: u32,
