@@ -390,3 +390,155 @@ fn update_resources_errors_name_the_input() {
     let err = resources_json(&["-r", "-"], "").unwrap_err();
     assert!(matches!(err, UpdateError::ParseResources { .. }));
 }
+
+// ---------------------------------------------------------------------------------------------
+// features
+
+use cove::oci::features::{features, features_json, MOUNT_OPTIONS};
+
+#[test]
+fn features_json_parses_back_and_lists_hooks_and_namespaces() {
+    let text = features_json();
+    let parsed: oci_spec::runtime::Features = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed, features());
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["ociVersionMin"], "1.0.0");
+    assert_eq!(v["ociVersionMax"], "1.3.0");
+    assert_eq!(
+        v["hooks"],
+        json!([
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ])
+    );
+    assert_eq!(
+        v["linux"]["namespaces"],
+        json!(["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"])
+    );
+    assert_eq!(
+        v["linux"]["cgroup"],
+        json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false})
+    );
+    assert_eq!(v["linux"]["apparmor"], json!({"enabled": false}));
+    assert_eq!(v["linux"]["selinux"], json!({"enabled": false}));
+    assert_eq!(v["linux"]["intelRdt"], json!({"enabled": false}));
+    assert_eq!(
+        v["linux"]["mountExtensions"],
+        json!({"idmap": {"enabled": true}})
+    );
+    assert_eq!(v["linux"]["seccomp"]["enabled"], true);
+    assert_eq!(
+        v["annotations"]["io.github.cove.version"],
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+#[test]
+fn features_json_is_pretty_with_two_spaces_and_has_no_nulls() {
+    let text = features_json();
+    assert!(text.starts_with("{\n  \""), "{text}");
+    assert!(text.contains("\n    \""), "nested keys indented by 4");
+    assert!(!text.contains('\t'));
+    assert!(
+        !text.contains("null"),
+        "unknown fields must be left out:\n{text}"
+    );
+}
+
+#[test]
+fn features_list_every_capability_of_the_caps_crate() {
+    let v: serde_json::Value = serde_json::from_str(&features_json()).unwrap();
+    let listed: Vec<&str> = v["linux"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), caps::all().len());
+    assert_eq!(listed[0], "CAP_CHOWN");
+    for cap in caps::all() {
+        assert!(listed.contains(&cap.to_string().as_str()), "{cap}");
+    }
+    for cap in ["CAP_SYS_ADMIN", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"] {
+        assert!(listed.contains(&cap), "{cap}");
+    }
+}
+
+/// The advertised mount options are the ones cove-rootfs really accepts (on a bind mount in a
+/// user namespace, where every flag option, `idmap` included, is allowed).
+#[test]
+fn features_mount_options_are_accepted_by_cove_rootfs() {
+    use cove_rootfs::{MountPlan, MountSpec, RootSource, RootfsSpec};
+    let plan_with = |option: &str| {
+        let mut spec = RootfsSpec::new(RootSource::Dir("/srv/root".into()));
+        spec.in_user_ns = true;
+        spec.mounts
+            .push(MountSpec::bind("/srv/data", "/data", &[option]));
+        MountPlan::build(&spec)
+    };
+    for option in MOUNT_OPTIONS {
+        assert!(
+            plan_with(option).is_ok(),
+            "{option}: {:?}",
+            plan_with(option).err()
+        );
+    }
+    // The check has teeth: an option cove does not know is refused.
+    assert!(plan_with("nosiud").is_err());
+    let mut sorted = MOUNT_OPTIONS.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted, MOUNT_OPTIONS);
+}
+
+/// The advertised seccomp actions, operators, flags and architectures are the ones
+/// cove-seccomp compiles.
+#[test]
+fn features_seccomp_lists_what_cove_seccomp_compiles() {
+    use cove_seccomp::{Filter, SeccompProfile};
+    let v: serde_json::Value = serde_json::from_str(&features_json()).unwrap();
+    let seccomp = &v["linux"]["seccomp"];
+    let list = |key: &str| -> Vec<String> { serde_json::from_value(seccomp[key].clone()).unwrap() };
+    let compile = |action: &str, op: &str, flags: &[String]| {
+        let profile = json!({
+            "defaultAction": action,
+            "flags": flags,
+            "syscalls": [{
+                "names": ["getpid"],
+                "action": "SCMP_ACT_ALLOW",
+                "args": [{"index": 0, "value": 1, "valueTwo": 1, "op": op}]
+            }]
+        });
+        SeccompProfile::from_value(profile).and_then(|p| Filter::compile(&p, &[]))
+    };
+    let flags = list("knownFlags");
+    assert_eq!(flags.len(), 4);
+    for action in list("actions") {
+        for op in list("operators") {
+            assert!(
+                compile(&action, &op, &flags).is_ok(),
+                "{action} {op}: {:?}",
+                compile(&action, &op, &flags).err()
+            );
+        }
+    }
+    assert_eq!(list("actions").len(), 9);
+    assert_eq!(list("operators").len(), 7);
+    assert!(compile("SCMP_ACT_BOGUS", "SCMP_CMP_EQ", &[]).is_err());
+    assert!(compile("SCMP_ACT_ALLOW", "SCMP_CMP_LIKE", &[]).is_err());
+    let archs = list("archs");
+    let native = cove_seccomp::Arch::native().unwrap();
+    assert!(archs.iter().any(|a| native.is_named(a)), "{archs:?}");
+    let known = [
+        cove_seccomp::Arch::X86_64,
+        cove_seccomp::Arch::Aarch64,
+        cove_seccomp::Arch::X86,
+    ];
+    for arch in &archs {
+        assert!(known.iter().any(|k| k.is_named(arch)), "{arch}");
+    }
+}
