@@ -542,3 +542,218 @@ fn features_seccomp_lists_what_cove_seccomp_compiles() {
         assert!(known.iter().any(|k| k.is_named(arch)), "{arch}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// spec
+
+use cove::oci::spec_default::{
+    default_spec, example_spec, spec_json, to_rootless, write_spec, SpecError,
+};
+
+/// runc's `specconv.Example()` as `runc spec` prints it (hostname aside), on a host that is not
+/// cgroup v2 only.
+fn runc_example() -> serde_json::Value {
+    json!({
+        "ociVersion": "1.3.0",
+        "process": {
+            "terminal": true,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "TERM=xterm"
+            ],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "cove",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"},
+                {"type": "mount"}
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                "/proc/scsi", "/sys/devices/virtual/tpm"
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+            ]
+        }
+    })
+}
+
+fn spec_value(spec: &oci_spec::runtime::Spec) -> serde_json::Value {
+    serde_json::from_str(&spec_json(spec)).unwrap()
+}
+
+#[test]
+fn spec_equals_runcs_example() {
+    let got = spec_value(&example_spec(false));
+    assert_eq!(
+        got,
+        runc_example(),
+        "got:\n{}",
+        spec_json(&example_spec(false))
+    );
+}
+
+#[test]
+fn spec_adds_a_cgroup_namespace_on_cgroup2_hosts() {
+    let got = spec_value(&example_spec(true));
+    let mut want = runc_example();
+    want["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "cgroup"}));
+    assert_eq!(got, want);
+    // default_spec follows the host: a cgroup namespace exactly when it is cgroup v2 only.
+    let layout = cove_cgroup::Layout::detect().unwrap();
+    let unified = layout.kind() == cove_cgroup::LayoutKind::Unified;
+    assert_eq!(
+        spec_value(&default_spec(false)),
+        spec_value(&example_spec(unified))
+    );
+}
+
+#[test]
+fn spec_rootless_has_runcs_changes() {
+    let mut spec = example_spec(false);
+    to_rootless(&mut spec, 1000, 1001);
+    let mut want = runc_example();
+    let linux = &mut want["linux"];
+    linux.as_object_mut().unwrap().remove("resources");
+    linux["namespaces"] = json!([
+        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}
+    ]);
+    linux["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    linux["gidMappings"] = json!([{"containerID": 0, "hostID": 1001, "size": 1}]);
+    want["mounts"][2]["options"] = json!([
+        "nosuid",
+        "noexec",
+        "newinstance",
+        "ptmxmode=0666",
+        "mode=0620"
+    ]);
+    want["mounts"][5] = json!({
+        "destination": "/sys", "type": "none", "source": "/sys",
+        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]
+    });
+    assert_eq!(spec_value(&spec), want);
+
+    // default_spec(true) maps the caller's effective ids.
+    let spec = default_spec(true);
+    let linux = spec.linux().as_ref().unwrap();
+    let uid = linux.uid_mappings().as_ref().unwrap()[0];
+    let gid = linux.gid_mappings().as_ref().unwrap()[0];
+    assert_eq!(uid.host_id(), nix::unistd::geteuid().as_raw());
+    assert_eq!(gid.host_id(), nix::unistd::getegid().as_raw());
+    assert_eq!((uid.container_id(), uid.size()), (0, 1));
+    let kinds: Vec<_> = linux
+        .namespaces()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|n| n.typ())
+        .collect();
+    assert!(kinds.contains(&oci_spec::runtime::LinuxNamespaceType::User));
+    assert!(!kinds.contains(&oci_spec::runtime::LinuxNamespaceType::Network));
+}
+
+#[test]
+fn spec_rootless_conversion_is_idempotent() {
+    let mut once = example_spec(true);
+    to_rootless(&mut once, 5, 6);
+    let mut twice = once.clone();
+    to_rootless(&mut twice, 5, 6);
+    assert_eq!(spec_value(&once), spec_value(&twice));
+}
+
+#[test]
+fn write_spec_writes_pretty_config_json_that_round_trips() {
+    let bundle = tempfile::tempdir().unwrap();
+    let path = write_spec(bundle.path(), false).unwrap();
+    assert_eq!(path, bundle.path().join("config.json"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("{\n  \""), "2-space indent:\n{text}");
+    assert!(text.ends_with("}\n"));
+    let spec: oci_spec::runtime::Spec = serde_json::from_str(&text).unwrap();
+    assert_eq!(spec, default_spec(false));
+    assert_eq!(spec.hostname().as_deref(), Some("cove"));
+    let process = spec.process().as_ref().unwrap();
+    assert_eq!(process.args().as_ref().unwrap(), &["sh"]);
+    // oci-spec's own loader reads it too.
+    assert_eq!(oci_spec::runtime::Spec::load(&path).unwrap(), spec);
+}
+
+#[test]
+fn write_spec_rootless_writes_the_rootless_spec() {
+    let bundle = tempfile::tempdir().unwrap();
+    let path = write_spec(bundle.path(), true).unwrap();
+    let spec = oci_spec::runtime::Spec::load(path).unwrap();
+    assert_eq!(spec, default_spec(true));
+    assert!(spec.linux().as_ref().unwrap().resources().is_none());
+}
+
+#[test]
+fn write_spec_refuses_an_existing_config_json() {
+    let bundle = tempfile::tempdir().unwrap();
+    let path = bundle.path().join("config.json");
+    std::fs::write(&path, "{\"mine\": true}").unwrap();
+    let err = write_spec(bundle.path(), false).unwrap_err();
+    assert!(matches!(&err, SpecError::Exists { bundle: b } if b == bundle.path()));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "config.json already exists in {}: remove it first",
+            bundle.path().display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"mine\": true}");
+    // Even a dangling symlink is not followed.
+    let other = tempfile::tempdir().unwrap();
+    let target = other.path().join("elsewhere.json");
+    std::os::unix::fs::symlink(&target, other.path().join("config.json")).unwrap();
+    assert!(matches!(
+        write_spec(other.path(), false),
+        Err(SpecError::Exists { .. })
+    ));
+    assert!(!target.exists());
+}
+
+#[test]
+fn write_spec_into_a_missing_bundle_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("missing");
+    let err = write_spec(&bundle, false).unwrap_err();
+    assert!(matches!(&err, SpecError::Write { source, .. }
+        if source.kind() == std::io::ErrorKind::NotFound));
+    assert_eq!(
+        err.to_string(),
+        format!("cannot write {}", bundle.join("config.json").display())
+    );
+}
