@@ -216,18 +216,21 @@ pub fn attach_terminal(slave: OwnedFd) -> Result<(), ChildError> {
 
 fn dup_onto_stdio(slave: &OwnedFd) -> Result<(), ChildError> {
     let fd = slave.as_raw_fd();
-    let steps: [(i32, fn(&OwnedFd) -> nix::Result<()>, &str); 3] = [
-        (0, |f| unistd::dup2_stdin(f), "dup the pty onto stdin"),
-        (1, |f| unistd::dup2_stdout(f), "dup the pty onto stdout"),
-        (2, |f| unistd::dup2_stderr(f), "dup the pty onto stderr"),
-    ];
-    for (target, dup, what) in steps {
-        // dup2(fd, fd) is a no-op that would leave close-on-exec set: handled by the caller.
-        if target != fd {
-            dup(slave).map_err(|e| ChildError::from_errno("console", e, what))?;
-        }
+    // dup2(fd, fd) is a no-op that would leave close-on-exec set: attach_terminal clears it instead.
+    if fd != 0 {
+        unistd::dup2_stdin(slave).map_err(|e| dup_error(e, "stdin"))?;
+    }
+    if fd != 1 {
+        unistd::dup2_stdout(slave).map_err(|e| dup_error(e, "stdout"))?;
+    }
+    if fd != 2 {
+        unistd::dup2_stderr(slave).map_err(|e| dup_error(e, "stderr"))?;
     }
     Ok(())
+}
+
+fn dup_error(errno: Errno, target: &str) -> ChildError {
+    ChildError::from_errno("console", errno, format!("dup the pty onto {target}"))
 }
 
 fn clear_cloexec(slave: &OwnedFd) -> Result<(), ChildError> {
