@@ -757,3 +757,19 @@ fn write_spec_into_a_missing_bundle_names_the_path() {
         format!("cannot write {}", bundle.join("config.json").display())
     );
 }
+
+/// The advertised namespaces are exactly the kinds cove-ns creates (compared by clone flag).
+#[test]
+fn features_namespaces_are_the_kinds_of_cove_ns() {
+    let mut advertised: Vec<u64> = cove::oci::features::NAMESPACES
+        .iter()
+        .map(|t| *t as u64)
+        .collect();
+    let mut cove_ns: Vec<u64> = cove_ns::Namespace::ALL
+        .iter()
+        .map(|n| n.clone_flag())
+        .collect();
+    advertised.sort_unstable();
+    cove_ns.sort_unstable();
+    assert_eq!(advertised, cove_ns);
+}
