@@ -60,6 +60,29 @@ pub struct SecurityPlan {
     pub landlock: Option<LandlockPlan>,
     /// The seccomp filter, compiled up front (Docker's default profile unless configured).
     pub seccomp: Seccomp,
+    /// OCI `process.capabilities`: the effective, permitted, inheritable and ambient sets given
+    /// one by one (`capabilities` is then the bounding set). `None` (the TOML manifest): the kept
+    /// set is also the effective, permitted and inheritable set for uid 0, empty for others.
+    pub capability_sets: Option<CapabilitySets>,
+}
+
+/// The four per-thread capability sets an OCI configuration gives next to the bounding set.
+///
+/// Applied after the user switch, right before exec: effective, permitted, inheritable set
+/// exactly (a non-root user keeps its permitted set across `setuid` through `PR_SET_KEEPCAPS`,
+/// set in [`SecurityPlan::limit_bounding_set`]), then the ambient set raised one by one.
+/// The lowering makes sure that effective ⊆ permitted and ambient ⊆ permitted ∩ inheritable, which
+/// the kernel requires.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CapabilitySets {
+    /// Effective set.
+    pub effective: CapsHashSet,
+    /// Permitted set.
+    pub permitted: CapsHashSet,
+    /// Inheritable set.
+    pub inheritable: CapsHashSet,
+    /// Ambient set.
+    pub ambient: CapsHashSet,
 }
 
 /// The container's seccomp setting and its compiled filter (`None`: unconfined).
@@ -120,6 +143,21 @@ impl Seccomp {
             listener_path: None,
             listener: None,
         })
+    }
+
+    /// An already compiled `filter` (`None`: unconfined) described as `setting`, whose listener
+    /// fd goes to `listener_path` (OCI `linux.seccomp.listenerPath`).
+    pub fn from_filter(
+        setting: &str,
+        filter: Option<Filter>,
+        listener_path: Option<PathBuf>,
+    ) -> Seccomp {
+        Seccomp {
+            setting: setting.to_string(),
+            filter,
+            listener_path,
+            listener: None,
+        }
     }
 
     /// No filter.
@@ -304,6 +342,7 @@ impl Default for SecurityPlan {
             landlock: None,
             seccomp: Seccomp::default_for(&DEFAULT_CAPABILITIES.into_iter().collect())
                 .expect("Docker's default profile compiles"),
+            capability_sets: None,
         }
     }
 }
@@ -347,6 +386,10 @@ impl SecurityPlan {
 
     /// Child side, before the user switch: drops every capability outside the kept set from the bounding set
     /// (this needs CAP_SETPCAP, which a non-root user no longer has after `setuid`).
+    ///
+    /// With explicit [`CapabilitySets`] that keep a permitted set, also sets `PR_SET_KEEPCAPS`, so that a
+    /// switch to a non-root user keeps the permitted set for [`apply_before_exec`](Self::apply_before_exec)
+    /// (the flag is cleared by exec).
     pub fn limit_bounding_set(&self) -> Result<(), ChildError> {
         let supported = caps::runtime::thread_all_supported();
         for cap in supported.iter().filter(|c| !self.capabilities.contains(c)) {
@@ -355,6 +398,41 @@ impl SecurityPlan {
                     "capabilities",
                     None,
                     format!("drop {cap} from the bounding set: {e}"),
+                )
+            })?;
+        }
+        if self
+            .capability_sets
+            .as_ref()
+            .is_some_and(|s| !s.permitted.is_empty())
+        {
+            nix::sys::prctl::set_keepcaps(true)
+                .map_err(|e| ChildError::from_errno("capabilities", e, "PR_SET_KEEPCAPS"))?;
+        }
+        Ok(())
+    }
+
+    /// The effective, permitted and inheritable sets given one by one, then the ambient set.
+    fn apply_capability_sets(sets: &CapabilitySets) -> Result<(), ChildError> {
+        // Shrink effective first: permitted may never be smaller than effective.
+        for (set, caps) in [
+            (CapSet::Effective, &sets.effective),
+            (CapSet::Permitted, &sets.permitted),
+            (CapSet::Inheritable, &sets.inheritable),
+        ] {
+            caps::set(None, set, caps).map_err(|e| {
+                ChildError::new("capabilities", None, format!("set the {set:?} set: {e}"))
+            })?;
+        }
+        caps::clear(None, CapSet::Ambient).map_err(|e| {
+            ChildError::new("capabilities", None, format!("clear the ambient set: {e}"))
+        })?;
+        for cap in &sets.ambient {
+            caps::raise(None, CapSet::Ambient, *cap).map_err(|e| {
+                ChildError::new(
+                    "capabilities",
+                    None,
+                    format!("raise {cap} in the ambient set: {e}"),
                 )
             })?;
         }
@@ -367,18 +445,23 @@ impl SecurityPlan {
         if !self.no_new_privileges {
             self.seccomp.apply()?;
         }
-        let kept: CapsHashSet = self.capabilities.iter().copied().collect();
-        let empty = CapsHashSet::new();
-        let target = if uid == 0 { &kept } else { &empty };
-        // Shrink effective first: permitted may never be smaller than effective.
-        for set in [CapSet::Effective, CapSet::Permitted, CapSet::Inheritable] {
-            caps::set(None, set, target).map_err(|e| {
-                ChildError::new("capabilities", None, format!("set the {set:?} set: {e}"))
-            })?;
+        match &self.capability_sets {
+            Some(sets) => Self::apply_capability_sets(sets)?,
+            None => {
+                let kept: CapsHashSet = self.capabilities.iter().copied().collect();
+                let empty = CapsHashSet::new();
+                let target = if uid == 0 { &kept } else { &empty };
+                // Shrink effective first: permitted may never be smaller than effective.
+                for set in [CapSet::Effective, CapSet::Permitted, CapSet::Inheritable] {
+                    caps::set(None, set, target).map_err(|e| {
+                        ChildError::new("capabilities", None, format!("set the {set:?} set: {e}"))
+                    })?;
+                }
+                caps::clear(None, CapSet::Ambient).map_err(|e| {
+                    ChildError::new("capabilities", None, format!("clear the ambient set: {e}"))
+                })?;
+            }
         }
-        caps::clear(None, CapSet::Ambient).map_err(|e| {
-            ChildError::new("capabilities", None, format!("clear the ambient set: {e}"))
-        })?;
         if self.no_new_privileges {
             nix::sys::prctl::set_no_new_privs().map_err(|e| {
                 ChildError::from_errno("no_new_privileges", e, "PR_SET_NO_NEW_PRIVS")
@@ -485,6 +568,7 @@ fn security_settings(c: &mut Checker, section: Option<&Spanned<SecuritySection>>
         oom_score_adj: None,
         landlock: None,
         seccomp: Seccomp::unconfined(),
+        capability_sets: None,
     };
     let Some(section) = section else { return plan };
     let s = section.get_ref();
