@@ -234,11 +234,7 @@ fn a_runc_spec_config_lowers_into_a_plan() {
     assert_eq!(s.rlimits.len(), 1);
     assert_eq!(s.rlimits[0].resource, Resource::RLIMIT_NOFILE);
     assert_eq!((s.rlimits[0].soft, s.rlimits[0].hard), (1024, 1024));
-    assert_eq!(
-        s.seccomp.filter.is_none(),
-        true,
-        "no linux.seccomp: no filter"
-    );
+    assert!(s.seccomp.filter.is_none(), "no linux.seccomp: no filter");
 
     // The deny-all rule, then cove's default allows.
     let res = plan.resources.as_ref().unwrap();
@@ -577,7 +573,6 @@ fn an_idmapped_bind_with_the_containers_maps_gets_the_idmap_option() {
     spec["linux"]["gidMappings"] = maps.clone();
     let b = TestBundle::new(&spec);
     std::fs::create_dir(b.path().join("data")).unwrap();
-    let mut spec = spec;
     spec["mounts"].as_array_mut().unwrap().push(json!({
         "destination": "/data", "type": "bind", "source": "data", "options": ["rbind"],
         "uidMappings": maps, "gidMappings": maps
