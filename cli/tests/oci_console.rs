@@ -7,7 +7,7 @@ use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cove::oci::console::{self, ConsoleError, Pty, MASTER_NAME};
+use cove::oci::console::{self, ConsoleError, ConsoleSocket, Pty, MASTER_NAME};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
@@ -312,6 +312,70 @@ fn child_with_slave_on_fd0(slave: OwnedFd) -> i32 {
     match nix::unistd::write(stdout, b"fd0 ok\n") {
         Ok(_) => 0,
         Err(_) => 24,
+    }
+}
+
+/// runc's order: the runtime connects, the container process allocates the pty (after pivot_root, where the
+/// socket's path is out of reach: here it is unlinked), sends the master over the inherited connection and
+/// attaches the slave.
+#[test]
+fn the_container_process_allocates_and_sends_over_an_inherited_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (listener, path) = listen(dir.path());
+    let conn = ConsoleSocket::connect(&path).expect("connect");
+    assert_eq!(conn.path(), path);
+    std::fs::remove_file(&path).unwrap();
+
+    // SAFETY: the child makes system calls and the few allocations of open_pty (glibc's fork handlers keep
+    // malloc usable in a forked child), then `_exit`s.
+    let child = match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            let code = child_allocate_send_attach(&conn);
+            // SAFETY: ends the forked child without running destructors.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(conn); // if the child fails before sending, the receiver sees the connection close.
+
+    let got = receive(&listener);
+    assert_eq!(got.payload, MASTER_NAME.as_bytes());
+    let out = read_until(&got.master, "ready");
+    assert!(out.contains("ready"), "{out:?}");
+    let size = window_size(got.master.as_fd());
+    assert_eq!((size.ws_row, size.ws_col), (30, 90));
+    let stat = proc_stat(child);
+    assert_eq!(stat[3], child.to_string(), "the child leads its session");
+    assert_ne!(stat[4], "0", "the child has a controlling terminal");
+    nix::unistd::write(&got.master, b"go\n").unwrap();
+    assert_eq!(
+        wait_exit(child),
+        0,
+        "child exit code (30 open, 31 send, 32 attach, 33 write, 34 read)"
+    );
+}
+
+fn child_allocate_send_attach(conn: &ConsoleSocket) -> i32 {
+    let Ok(pty) = console::open_pty(Some((30, 90))) else {
+        return 30;
+    };
+    if conn.send_master(&pty).is_err() {
+        return 31;
+    }
+    let Pty { master, slave, .. } = pty;
+    drop(master);
+    if console::attach_terminal(slave).is_err() {
+        return 32;
+    }
+    // SAFETY: fds 0 and 1 are copies of the slave and stay open until _exit.
+    let (stdin, stdout) = unsafe { (BorrowedFd::borrow_raw(0), BorrowedFd::borrow_raw(1)) };
+    if nix::unistd::write(stdout, b"ready\n").is_err() {
+        return 33;
+    }
+    let mut buf = [0u8; 16];
+    match nix::unistd::read(stdin, &mut buf) {
+        Ok(n) if buf[..n].starts_with(b"go") => 0,
+        _ => 34,
     }
 }
 

@@ -10,7 +10,9 @@
 //! The three steps, in order:
 //!
 //! 1. [`open_pty`]: allocate the pty (both ends close-on-exec), with the initial window size if given.
-//! 2. [`send_master`]: hand the master to the console socket.
+//! 2. [`send_master`]: hand the master to the console socket. To do this from the container process after
+//!    pivot_root, as runc does, connect first with [`ConsoleSocket::connect`] in the runtime and call
+//!    [`ConsoleSocket::send_master`] in the container process.
 //! 3. [`attach_terminal`], in the container process between clone and exec: new session, controlling
 //!    terminal, stdio.
 //!
@@ -169,28 +171,68 @@ fn open_slave(path: &Path) -> Result<OwnedFd, ConsoleError> {
 }
 
 /// Connects to the console socket at `socket` and sends the pty's master fd with `SCM_RIGHTS`, the payload
-/// being [`MASTER_NAME`] as runc sends it. The connection is closed on return. The caller still holds its
-/// own copy of the master: drop it once sent (runc does), so that the receiver is its only holder.
+/// being [`MASTER_NAME`] as runc sends it: [`ConsoleSocket::connect`] then [`ConsoleSocket::send_master`].
+/// The connection is closed on return. The caller still holds its own copy of the master: drop it once sent
+/// (runc does), so that the receiver is its only holder.
 pub fn send_master(socket: &Path, pty: &Pty) -> Result<(), ConsoleError> {
-    let stream = UnixStream::connect(socket).map_err(|source| ConsoleError::Connect {
-        path: socket.to_path_buf(),
-        source,
-    })?;
-    let fds = [pty.master.as_raw_fd()];
-    let payload = [IoSlice::new(MASTER_NAME.as_bytes())];
-    let rights = [ControlMessage::ScmRights(&fds)];
-    socket::sendmsg::<()>(
-        stream.as_raw_fd(),
-        &payload,
-        &rights,
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .map_err(|source| ConsoleError::Send {
-        path: socket.to_path_buf(),
-        source,
-    })?;
-    Ok(())
+    ConsoleSocket::connect(socket)?.send_master(pty)
+}
+
+/// A connection to the `--console-socket`, made before the pty exists.
+///
+/// runc connects in the runtime, before clone, and the container process allocates the pty after
+/// pivot_root (so that it belongs to the container's devpts and `slave_path` is valid inside the container),
+/// then sends the master over the inherited connection: the socket's path need not be reachable from the
+/// container. The connection is close-on-exec.
+#[derive(Debug)]
+pub struct ConsoleSocket {
+    stream: UnixStream,
+    path: PathBuf,
+}
+
+impl ConsoleSocket {
+    /// Connects to the AF_UNIX stream socket at `path`.
+    pub fn connect(path: &Path) -> Result<Self, ConsoleError> {
+        let stream = UnixStream::connect(path).map_err(|source| ConsoleError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(ConsoleSocket {
+            stream,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The path it was connected to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sends the pty's master fd with `SCM_RIGHTS` and the payload [`MASTER_NAME`]. Only system calls (no
+    /// path lookup), so it also works in the container process after pivot_root.
+    pub fn send_master(&self, pty: &Pty) -> Result<(), ConsoleError> {
+        let fds = [pty.master.as_raw_fd()];
+        let payload = [IoSlice::new(MASTER_NAME.as_bytes())];
+        let rights = [ControlMessage::ScmRights(&fds)];
+        socket::sendmsg::<()>(
+            self.stream.as_raw_fd(),
+            &payload,
+            &rights,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(|source| ConsoleError::Send {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(())
+    }
+}
+
+impl AsFd for ConsoleSocket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
 }
 
 /// Child side, between clone and exec: makes `slave` the calling process's controlling terminal and its
