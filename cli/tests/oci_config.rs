@@ -1089,3 +1089,75 @@ fn absent_masked_and_readonly_paths_mean_none_and_devices_get_mode_0666() {
     assert_eq!(plan.rootfs.devices[1].mode, 0o600);
     assert_eq!(plan.rootfs.devices[1].kind, NodeKind::Block);
 }
+
+#[test]
+fn cove_specs_own_example_loads_root_and_rootless() {
+    for cgroup_ns in [false, true] {
+        let spec = cove::oci::spec_default::example_spec(cgroup_ns);
+        let b = TestBundle::new(&serde_json::to_value(&spec).unwrap());
+        let plan = b.load().unwrap().plan;
+        assert_eq!(plan.namespaces.is_new(Namespace::Cgroup), cgroup_ns);
+        let mut rootless = spec.clone();
+        cove::oci::spec_default::to_rootless(&mut rootless, 1000, 1000);
+        let b = TestBundle::new(&serde_json::to_value(&rootless).unwrap());
+        let plan = load_bundle(b.path(), "c1", 1000).unwrap().plan;
+        assert!(plan.rootless && plan.namespaces.is_new(Namespace::User));
+        assert_eq!(plan.namespaces.uid_map, [IdMap::new(0, 1000, 1)]);
+    }
+}
+
+#[test]
+fn device_nodes_are_allowed_in_the_device_cgroup_after_the_rules() {
+    let mut spec = runc_spec();
+    spec["linux"].as_object_mut().unwrap().remove("resources");
+    spec["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229},
+                                      {"path": "/dev/pipe", "type": "p"}]);
+    let plan = TestBundle::new(&spec).load().unwrap().plan;
+    let rules = plan.resources.unwrap().devices;
+    assert_eq!(
+        rules[..rules.len() - 1],
+        cove_cgroup::default_container_devices()[..]
+    );
+    assert_eq!(
+        rules.last(),
+        Some(&DeviceRule::allow(
+            DeviceKind::Char,
+            Some(10),
+            Some(229),
+            "rwm"
+        ))
+    );
+}
+
+#[test]
+fn dockers_zero_values_mean_unset() {
+    let r = resources(json!({
+        "devices": [{"allow": false, "access": "rwm"}],
+        "memory": {"disableOOMKiller": false},
+        "cpu": {"shares": 0},
+        "blockIO": {"weight": 0}
+    }))
+    .unwrap();
+    assert_eq!(r.io.weight, None);
+    assert_eq!(r.cpu.weight, None);
+    assert_eq!(r.memory.oom_kill_disable, Some(false));
+    let err = resources(json!({"blockIO": {"weight": 5}})).unwrap_err();
+    assert_eq!(err.field(), Some("linux.resources.blockIO.weight"));
+}
+
+#[test]
+fn a_cgroup2_mount_is_the_containers_cgroup2_hierarchy() {
+    let mut spec = runc_spec();
+    spec["mounts"][6]["type"] = json!("cgroup2");
+    let layout = Layout::detect().unwrap();
+    let plan = TestBundle::new(&spec).load();
+    match layout.unified_root() {
+        Some(_) => {
+            let plan = plan.unwrap().plan;
+            assert_eq!(plan.mounts.len(), 7);
+            assert_eq!(plan.mounts[6].kind, MountKind::Cgroup2);
+            assert_eq!(plan.mounts[6].target, PathBuf::from("/sys/fs/cgroup"));
+        }
+        None => assert_names(&plan.unwrap_err(), "mounts[6].type"),
+    }
+}

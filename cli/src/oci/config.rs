@@ -25,15 +25,17 @@
 //!   required; a new cgroup namespace is created.
 //! - **cgroupsPath**: see [`cgroup_path`]; unset → `None` (`cove/<id>`).
 //! - **`cgroup` mounts** are expanded for the host's layout by [`cgroup_mounts`].
+//! - **linux.devices**: created as nodes, and (root containers) allowed `rwm` in the device
+//!   cgroup after the configuration's rules, as runc does.
 //! - **hostname**/**domainname** need the container's own UTS namespace (new or joined, as
 //!   runc).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cove_cgroup::Resources;
+use cove_cgroup::{default_container_devices, DeviceKind, DeviceRule, Resources};
 use cove_ns::Namespace;
-use cove_rootfs::{MountPlan, RootSource};
+use cove_rootfs::{DeviceKind as NodeKind, DeviceNode, MountPlan, RootSource};
 use oci_spec::runtime::{Hooks, LinuxSeccomp, Process, Root, Spec};
 
 use crate::cgroups::CGROUP_PARENT;
@@ -204,6 +206,7 @@ fn lower_spec(spec: &Spec, dir: &Path, config: &Path, id: &str, euid: u32) -> Re
         .map(cgroup_path)
         .transpose()?;
     let mut rootfs = linux::rootfs_options(linux, &namespaces)?;
+    let resources = allow_device_nodes(resources, &rootfs.devices, rootless);
     let lowered = lower_mounts(spec, dir, &namespaces, id, cgroup_path.as_deref())?;
     rootfs.readonly_paths.extend(lowered.readonly_paths);
     let plan = Plan {
@@ -310,6 +313,42 @@ fn uts_names(spec: &Spec, ns: &NamespacePlan) -> Result<(Option<String>, Option<
         check("hostname", spec.hostname())?,
         check("domainname", spec.domainname())?,
     ))
+}
+
+/// The device nodes of `linux.devices` are allowed in the device cgroup after the other rules,
+/// as runc does (a root container only: rootless ones get no device cgroup). With no rules yet,
+/// cove's default rules come first, so the list still starts by denying everything.
+fn allow_device_nodes(
+    resources: Option<Resources>,
+    nodes: &[DeviceNode],
+    rootless: bool,
+) -> Option<Resources> {
+    let rules: Vec<DeviceRule> = nodes
+        .iter()
+        .filter_map(|n| {
+            let kind = match n.kind {
+                NodeKind::Char => DeviceKind::Char,
+                NodeKind::Block => DeviceKind::Block,
+                NodeKind::Fifo => return None,
+            };
+            let number = |v: u64| i64::try_from(v).ok();
+            Some(DeviceRule::allow(
+                kind,
+                number(n.major),
+                number(n.minor),
+                "rwm",
+            ))
+        })
+        .collect();
+    if rootless || rules.is_empty() {
+        return resources;
+    }
+    let mut r = resources.unwrap_or_default();
+    if r.devices.is_empty() {
+        r.devices = default_container_devices();
+    }
+    r.devices.extend(rules);
+    Some(r)
 }
 
 /// `mounts`, with what they need from the rest of the configuration.

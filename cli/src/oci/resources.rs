@@ -10,7 +10,8 @@
 //!   ([`shares_to_weight`]: 2 → 1, 1024 → 100, 262144 → 10000), `quota`/`period` in µs (`-1` =
 //!   unlimited quota, `0` = not set), `cpus`/`mems` as cpuset lists.
 //! - **pids**: `limit` ≤ 0 = unlimited.
-//! - **blockIO**: `weight` (10..=1000, v1 scale) → io weight 1..=10000 (runc's conversion),
+//! - **blockIO**: `weight` (10..=1000, v1 scale; 0 = not set) → io weight 1..=10000 (runc's
+//!   conversion),
 //!   throttles grouped per device (`rate` 0 = remove the throttle).
 //! - **hugepageLimits**, **network** (`classID`, `priorities`) as they are.
 //! - **devices**: the configuration's rules in order, then cove's default container allows
@@ -303,8 +304,10 @@ fn block_io(b: &LinuxBlockIo) -> Result<IoResources, ConfigError> {
         }
     }
     Ok(IoResources {
+        // Docker always sends a weight; 0 means not set (as runc).
         weight: b
             .weight()
+            .filter(|w| *w != 0)
             .map(|w| io_weight("blockIO.weight", w))
             .transpose()?,
         devices: devices.into_values().collect(),

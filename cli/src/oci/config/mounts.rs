@@ -1,6 +1,6 @@
 //! `mounts` → [`MountSpec`]s: bind mounts (type `bind`, or options `bind`/`rbind`), `proc`,
-//! `sysfs`, `tmpfs`, `devpts`, `mqueue`, `overlay`, and `cgroup` expanded for the host's layout
-//! ([`cgroup_mounts`]); then the whole mount plan is validated with
+//! `sysfs`, `tmpfs`, `devpts`, `mqueue`, `overlay`, `cgroup2`, and `cgroup` expanded for the
+//! host's layout ([`cgroup_mounts`]); then the whole mount plan is validated with
 //! [`MountPlan::build`](cove_rootfs::MountPlan::build).
 
 use std::path::{Path, PathBuf};
@@ -56,22 +56,16 @@ pub(super) fn lower_mounts(list: &[Mount], ctx: &MountContext) -> Result<Lowered
         let options = m.options().clone().unwrap_or_default();
         let specs = match m.typ().as_deref().unwrap_or("") {
             "cgroup" if !is_bind(m, &options) => {
-                if layout.is_none() {
-                    layout =
-                        Some(
-                            Layout::detect().map_err(|source| ConfigError::CgroupLayout {
-                                file: PathBuf::new(),
-                                field: field.clone(),
-                                source,
-                            })?,
-                        );
-                }
-                let layout = layout.as_ref().expect("detected above");
+                let layout = detect_layout(&mut layout, &field)?;
                 let specs = cgroup_mounts(layout, ctx.cgroup_path, ctx.new_cgroupns, &options);
                 if layout.kind() != LayoutKind::Unified && options.iter().any(|o| o == "ro") {
                     out.readonly_paths.push(destination.clone());
                 }
                 rebase(specs, &destination)
+            }
+            "cgroup2" if !is_bind(m, &options) => {
+                let layout = detect_layout(&mut layout, &field)?;
+                vec![cgroup2_mount(layout, ctx, &field, destination, &options)?]
             }
             _ => vec![one_mount(&field, m, destination, options, ctx)?],
         };
@@ -79,6 +73,46 @@ pub(super) fn lower_mounts(list: &[Mount], ctx: &MountContext) -> Result<Lowered
         out.mounts.extend(specs);
     }
     Ok(out)
+}
+
+/// The host's cgroup layout, detected on first use.
+fn detect_layout<'a>(cache: &'a mut Option<Layout>, field: &str) -> Result<&'a Layout> {
+    if cache.is_none() {
+        let layout = Layout::detect().map_err(|source| ConfigError::CgroupLayout {
+            file: PathBuf::new(),
+            field: field.to_string(),
+            source,
+        })?;
+        *cache = Some(layout);
+    }
+    Ok(cache.as_ref().expect("set above"))
+}
+
+/// A `cgroup2` mount: the container's cgroup2 hierarchy (a `cgroup2` mount in a new cgroup
+/// namespace, else a bind of the host's `<cgroup2 mount>/<cgroup_path>`).
+fn cgroup2_mount(
+    layout: &Layout,
+    ctx: &MountContext,
+    field: &str,
+    target: PathBuf,
+    options: &[String],
+) -> Result<MountSpec> {
+    if ctx.new_cgroupns {
+        return Ok(MountSpec {
+            kind: MountKind::Cgroup2,
+            source: Some(PathBuf::from("cgroup2")),
+            target,
+            options: options.to_vec(),
+        });
+    }
+    let Some(unified) = layout.unified_root() else {
+        return Err(ConfigError::invalid(
+            format!("{field}.type"),
+            "the host has no cgroup2 hierarchy",
+        ));
+    };
+    let source = unified.join(ctx.cgroup_path.trim_start_matches('/'));
+    Ok(bind_of(source, target, options))
 }
 
 /// The destination: absolute inside the container, not `/`.
@@ -126,7 +160,7 @@ fn one_mount(
                     format!("{field}.type"),
                     format!(
                         "`{other}` mounts are not implemented (bind, tmpfs, proc, sysfs, devpts, \
-                         mqueue, overlay and cgroup are)"
+                         mqueue, overlay, cgroup and cgroup2 are)"
                     ),
                 ))
             }
