@@ -1161,3 +1161,24 @@ fn a_cgroup2_mount_is_the_containers_cgroup2_hierarchy() {
         None => assert_names(&plan.unwrap_err(), "mounts[6].type"),
     }
 }
+
+#[test]
+fn a_rootless_container_without_cgroupns_sees_the_hosts_cgroup_tree() {
+    let mut spec = runc_spec();
+    spec["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
+                                         {"type": "mount"}, {"type": "user"}]);
+    spec["linux"].as_object_mut().unwrap().remove("resources");
+    spec["linux"]["sysctl"] = json!({"kernel.shm_rmid_forced": "1", "kernel.sem_next_id": "5"});
+    let b = TestBundle::new(&spec);
+    let plan = load_bundle(b.path(), "c1", 1000).unwrap().plan;
+    let options = ["rbind", "nosuid", "noexec", "nodev", "relatime", "ro"];
+    assert_eq!(
+        plan.mounts[6..],
+        [MountSpec::bind(
+            "/sys/fs/cgroup",
+            "/sys/fs/cgroup",
+            &options
+        )]
+    );
+    assert_eq!(plan.rootfs.sysctl.len(), 2);
+}

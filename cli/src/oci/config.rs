@@ -24,7 +24,10 @@
 //! - **Namespaces**: `path` → join (the file must exist), else new; a new mount namespace is
 //!   required; a new cgroup namespace is created.
 //! - **cgroupsPath**: see [`cgroup_path`]; unset → `None` (`cove/<id>`).
-//! - **`cgroup` mounts** are expanded for the host's layout by [`cgroup_mounts`].
+//! - **`cgroup` mounts** are expanded for the host's layout by [`cgroup_mounts`]; a rootless
+//!   container without a cgroup namespace (it has no cgroup of its own) gets a recursive bind of
+//!   the host's `/sys/fs/cgroup` with the mount's options instead, as podman gives rootless
+//!   containers.
 //! - **linux.devices**: created as nodes, and (root containers) allowed `rwm` in the device
 //!   cgroup after the configuration's rules, as runc does.
 //! - **hostname**/**domainname** need the container's own UTS namespace (new or joined, as
@@ -190,7 +193,7 @@ fn lower_spec(spec: &Spec, dir: &Path, config: &Path, id: &str, euid: u32) -> Re
         .as_ref()
         .ok_or_else(|| ConfigError::invalid("linux", "missing: cove runs Linux containers"))?;
     linux::refuse_unsupported(linux)?;
-    let namespaces = linux::namespaces(linux, rootless)?;
+    let namespaces = linux::namespaces(linux, euid)?;
     let (hostname, domainname) = uts_names(spec, &namespaces)?;
     let process_plan = process::process_plan(process)?;
     let security = process::security_plan(process, linux.seccomp().as_ref(), euid)?;
@@ -207,7 +210,13 @@ fn lower_spec(spec: &Spec, dir: &Path, config: &Path, id: &str, euid: u32) -> Re
         .transpose()?;
     let mut rootfs = linux::rootfs_options(linux, &namespaces)?;
     let resources = allow_device_nodes(resources, &rootfs.devices, rootless);
-    let lowered = lower_mounts(spec, dir, &namespaces, id, cgroup_path.as_deref())?;
+    let lowered = lower_mounts(
+        spec,
+        dir,
+        &namespaces,
+        (id, rootless),
+        cgroup_path.as_deref(),
+    )?;
     rootfs.readonly_paths.extend(lowered.readonly_paths);
     let plan = Plan {
         manifest: config.to_path_buf(),
@@ -356,7 +365,7 @@ fn lower_mounts(
     spec: &Spec,
     dir: &Path,
     ns: &NamespacePlan,
-    id: &str,
+    (id, rootless): (&str, bool),
     cgroup_path: Option<&str>,
 ) -> Result<mounts::Lowered> {
     let default_path = format!("{CGROUP_PARENT}/{id}");
@@ -366,6 +375,7 @@ fn lower_mounts(
         gid_map: &ns.gid_map,
         cgroup_path: cgroup_path.unwrap_or(&default_path),
         new_cgroupns: ns.is_new(Namespace::Cgroup),
+        rootless,
     };
     mounts::lower_mounts(spec.mounts().as_deref().unwrap_or_default(), &ctx)
 }

@@ -48,7 +48,8 @@ pub(super) fn refuse_unsupported(l: &Linux) -> Result<()> {
 }
 
 /// `linux.namespaces` (type → new, `path` → join) with `linux.uidMappings`/`gidMappings`.
-pub(super) fn namespaces(l: &Linux, rootless: bool) -> Result<NamespacePlan> {
+pub(super) fn namespaces(l: &Linux, euid: u32) -> Result<NamespacePlan> {
+    let rootless = euid != 0;
     let mut plan = NamespacePlan::default();
     for (i, ns) in l.namespaces().iter().flatten().enumerate() {
         let field = format!("linux.namespaces[{i}]");
@@ -79,7 +80,7 @@ pub(super) fn namespaces(l: &Linux, rootless: bool) -> Result<NamespacePlan> {
             "running as a non-root user needs a user namespace (add {\"type\": \"user\"})",
         ));
     }
-    id_maps(l, &mut plan, rootless)?;
+    id_maps(l, &mut plan, euid)?;
     Ok(plan)
 }
 
@@ -115,7 +116,7 @@ fn join_path(field: &str, p: &Path) -> Result<PathBuf> {
 
 /// The uid/gid maps of a new user namespace; as a non-root caller anything beyond its own ids is
 /// written with `newuidmap`/`newgidmap`.
-fn id_maps(l: &Linux, plan: &mut NamespacePlan, rootless: bool) -> Result<()> {
+fn id_maps(l: &Linux, plan: &mut NamespacePlan, euid: u32) -> Result<()> {
     let to_maps = |v: &Option<Vec<LinuxIdMapping>>| -> Vec<IdMap> {
         v.iter()
             .flatten()
@@ -145,11 +146,8 @@ fn id_maps(l: &Linux, plan: &mut NamespacePlan, rootless: bool) -> Result<()> {
         cove_ns::validate_id_maps(map).map_err(|p| ConfigError::invalid(field, p.to_string()))?;
     }
     let own = |map: &[IdMap], id: u32| map.len() == 1 && map[0].outside == id && map[0].count == 1;
-    let (euid, egid) = (
-        nix::unistd::geteuid().as_raw(),
-        nix::unistd::getegid().as_raw(),
-    );
-    plan.id_map_helpers = rootless && !(own(&uid_map, euid) && own(&gid_map, egid));
+    let egid = nix::unistd::getegid().as_raw();
+    plan.id_map_helpers = euid != 0 && !(own(&uid_map, euid) && own(&gid_map, egid));
     plan.uid_map = uid_map;
     plan.gid_map = gid_map;
     Ok(())
@@ -241,17 +239,9 @@ fn device_node(index: usize, d: &LinuxDevice) -> Result<DeviceNode> {
     })
 }
 
-/// IPC sysctls that belong to the IPC namespace.
-const IPC_SYSCTLS: [&str; 8] = [
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-];
+/// Prefixes of the sysctls that belong to the IPC namespace (`kernel.msg*`, `kernel.sem*`,
+/// `kernel.shm*`, `fs.mqueue.*`).
+const IPC_SYSCTL_PREFIXES: [&str; 4] = ["kernel.msg", "kernel.sem", "kernel.shm", "fs.mqueue."];
 
 /// `linux.sysctl`: only keys of a namespace the container does not share with the host, sorted.
 fn sysctls(l: &Linux, ns: &NamespacePlan) -> Result<Vec<(String, String)>> {
@@ -262,7 +252,7 @@ fn sysctls(l: &Linux, ns: &NamespacePlan) -> Result<Vec<(String, String)>> {
         l.sysctl().iter().flatten().collect();
     for (key, value) in sorted {
         let field = format!("linux.sysctl.{key}");
-        let needs = if IPC_SYSCTLS.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
+        let needs = if IPC_SYSCTL_PREFIXES.iter().any(|p| key.starts_with(p)) {
             Namespace::Ipc
         } else if key.starts_with("net.") {
             Namespace::Net

@@ -28,6 +28,8 @@ pub(super) struct MountContext<'a> {
     pub cgroup_path: &'a str,
     /// The container has a new cgroup namespace.
     pub new_cgroupns: bool,
+    /// The caller is not root: cove creates no cgroup for the container.
+    pub rootless: bool,
 }
 
 /// The lowered mounts, and for each the index of the `mounts` entry it comes from.
@@ -55,6 +57,11 @@ pub(super) fn lower_mounts(list: &[Mount], ctx: &MountContext) -> Result<Lowered
         let destination = destination(&field, m.destination())?;
         let options = m.options().clone().unwrap_or_default();
         let specs = match m.typ().as_deref().unwrap_or("") {
+            "cgroup" if !is_bind(m, &options) && ctx.rootless && !ctx.new_cgroupns => {
+                // No cgroup of its own to show: the host's tree, read-only as given (podman's
+                // rootless mount).
+                vec![bind_of(PathBuf::from(CGROUP_MOUNT), destination, &options)]
+            }
             "cgroup" if !is_bind(m, &options) => {
                 let layout = detect_layout(&mut layout, &field)?;
                 let specs = cgroup_mounts(layout, ctx.cgroup_path, ctx.new_cgroupns, &options);
