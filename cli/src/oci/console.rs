@@ -47,7 +47,8 @@ pub struct Pty {
     pub master: OwnedFd,
     /// The slave end: becomes the container process's controlling terminal and stdio.
     pub slave: OwnedFd,
-    /// The slave's path, e.g. `/dev/pts/3` (as seen in the mount namespace that allocated it).
+    /// The slave's path, e.g. `/dev/pts/3`: its name in the devpts instance `/dev/ptmx` belongs to, valid where
+    /// that instance is mounted on `/dev/pts` (inside the container when allocated there, after pivot_root).
     pub slave_path: PathBuf,
 }
 
@@ -120,7 +121,7 @@ pub enum ConsoleError {
 pub fn open_pty(size: Option<(u16, u16)>) -> Result<Pty, ConsoleError> {
     let master = open_master()?;
     let slave_path = slave_name(&master)?;
-    let slave = open_slave(&slave_path)?;
+    let slave = open_slave(&master, &slave_path)?;
     if let Some((rows, cols)) = size {
         sys::set_window_size(slave.as_fd(), rows, cols).map_err(|source| {
             ConsoleError::WindowSize {
@@ -162,9 +163,15 @@ fn slave_name(master: &PtyMaster) -> Result<PathBuf, ConsoleError> {
         })
 }
 
-fn open_slave(path: &Path) -> Result<OwnedFd, ConsoleError> {
+/// The master's peer, by `ioctl(TIOCGPTPEER)`: no path lookup, so it is the right slave whatever `/dev/pts` is
+/// mounted in this mount namespace (runc checks this too); by `path` on kernels older than 4.13.
+fn open_slave(master: &PtyMaster, path: &Path) -> Result<OwnedFd, ConsoleError> {
     let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-    fcntl::open(path, flags, Mode::empty()).map_err(|source| ConsoleError::OpenSlave {
+    let slave = match sys::open_peer(master.as_fd(), flags) {
+        Err(Errno::EINVAL | Errno::ENOTTY) => fcntl::open(path, flags, Mode::empty()),
+        other => other,
+    };
+    slave.map_err(|source| ConsoleError::OpenSlave {
         path: path.to_path_buf(),
         source,
     })
@@ -283,12 +290,22 @@ fn clear_cloexec(slave: &OwnedFd) -> Result<(), ChildError> {
 
 /// The terminal ioctls nix has no safe wrapper for.
 mod sys {
-    use std::os::fd::{AsRawFd, BorrowedFd};
+    use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
     use nix::errno::Errno;
+    use nix::fcntl::OFlag;
 
     nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
     nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
+    nix::ioctl_write_int_bad!(tiocgptpeer, libc::TIOCGPTPEER);
+
+    /// `ioctl(master, TIOCGPTPEER, flags)`: opens the pty's slave.
+    pub(super) fn open_peer(master: BorrowedFd<'_>, flags: OFlag) -> Result<OwnedFd, Errno> {
+        // SAFETY: TIOCGPTPEER takes the open flags as an integer, no pointer; `master` is a live descriptor.
+        let fd = unsafe { tiocgptpeer(master.as_raw_fd(), flags.bits()) }?;
+        // SAFETY: on success the kernel returns a new descriptor that nothing else in the process owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
 
     /// `ioctl(fd, TIOCSWINSZ)`.
     pub(super) fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), Errno> {
