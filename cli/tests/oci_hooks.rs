@@ -472,3 +472,33 @@ fn sigpipe_ignored() -> bool {
 fn pending_sigpipe() -> bool {
     status_mask("SigPnd:") & (1 << (libc::SIGPIPE - 1)) != 0
 }
+
+#[test]
+fn select_picks_each_kind_from_config_json() {
+    let json = r#"{
+        "prestart": [{"path": "/p"}],
+        "createRuntime": [{"path": "/cr1"}, {"path": "/cr2"}],
+        "createContainer": [{"path": "/cc"}],
+        "startContainer": [{"path": "/sc"}],
+        "poststart": [{"path": "/ps"}],
+        "poststop": [{"path": "/pst"}]
+    }"#;
+    let hooks: oci_spec::runtime::Hooks = serde_json::from_str(json).unwrap();
+    let paths = |kind: HookKind| -> Vec<PathBuf> {
+        kind.select(&hooks)
+            .iter()
+            .map(|h| h.path().clone())
+            .collect()
+    };
+    assert_eq!(paths(HookKind::Prestart), [PathBuf::from("/p")]);
+    assert_eq!(
+        paths(HookKind::CreateRuntime),
+        [PathBuf::from("/cr1"), PathBuf::from("/cr2")]
+    );
+    assert_eq!(paths(HookKind::CreateContainer), [PathBuf::from("/cc")]);
+    assert_eq!(paths(HookKind::StartContainer), [PathBuf::from("/sc")]);
+    assert_eq!(paths(HookKind::Poststart), [PathBuf::from("/ps")]);
+    assert_eq!(paths(HookKind::Poststop), [PathBuf::from("/pst")]);
+    let empty: oci_spec::runtime::Hooks = serde_json::from_str("{}").unwrap();
+    assert!(HookKind::ALL.iter().all(|k| k.select(&empty).is_empty()));
+}

@@ -117,7 +117,11 @@ pub enum ConsoleError {
 /// Allocates a pseudo-terminal, both ends close-on-exec, with the window size `(rows, cols)` when given.
 ///
 /// The slave is opened with `O_NOCTTY`: it becomes a controlling terminal only in [`attach_terminal`].
-/// The pty belongs to the devpts instance that `/dev/ptmx` resolves to in the caller's mount namespace.
+/// The pty belongs to the devpts instance that `/dev/ptmx` resolves to in the caller's mount namespace: call
+/// this in the container process after pivot_root (as runc does) for a pty of the container's `/dev/pts`.
+/// When `/dev/pts` is not that instance the kernel refuses to open the slave
+/// ([`ConsoleError::OpenSlave`], `ENODEV`) rather than hand out another pty of the same number.
+/// `size` is `process.consoleSize` (`height`, `width`); `None` keeps the kernel's 0×0.
 pub fn open_pty(size: Option<(u16, u16)>) -> Result<Pty, ConsoleError> {
     let master = open_master()?;
     let slave_path = slave_name(&master)?;

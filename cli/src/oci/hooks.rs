@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
-use oci_spec::runtime::Hook;
+use oci_spec::runtime::{Hook, Hooks};
 
 /// How much of a hook's stdout and stderr is kept (the end of it).
 pub const OUTPUT_TAIL: usize = 4096;
@@ -88,6 +88,28 @@ impl HookKind {
             HookKind::Poststart => "poststart",
             HookKind::Poststop => "poststop",
         }
+    }
+
+    /// The hooks of this kind in config.json's `hooks` (empty when absent).
+    ///
+    /// ```
+    /// use cove::oci::hooks::HookKind;
+    /// let hooks: oci_spec::runtime::Hooks =
+    ///     serde_json::from_str(r#"{"createRuntime": [{"path": "/bin/true"}]}"#).unwrap();
+    /// assert_eq!(HookKind::CreateRuntime.select(&hooks).len(), 1);
+    /// assert!(HookKind::Poststop.select(&hooks).is_empty());
+    /// ```
+    pub fn select(self, hooks: &Hooks) -> &[Hook] {
+        #[allow(deprecated)] // prestart is deprecated in the spec, still run by runc and crun
+        let list = match self {
+            HookKind::Prestart => hooks.prestart(),
+            HookKind::CreateRuntime => hooks.create_runtime(),
+            HookKind::CreateContainer => hooks.create_container(),
+            HookKind::StartContainer => hooks.start_container(),
+            HookKind::Poststart => hooks.poststart(),
+            HookKind::Poststop => hooks.poststop(),
+        };
+        list.as_deref().unwrap_or_default()
     }
 
     /// Whether the spec makes a failure of this kind fatal for the container (prestart, createRuntime,
