@@ -76,6 +76,10 @@ pub(crate) struct Release {
     pub(crate) preserve_fds: Option<u32>,
     pub(crate) sigmask: Option<SigSet>,
     pub(crate) exec: ExecPlan,
+    /// Hold before exec until a byte arrives here.
+    pub(crate) gate: Option<OwnedFd>,
+    /// Clear the parent-death signal before exec.
+    pub(crate) outlive_parent: bool,
 }
 
 /// Why the child stops before exec.
@@ -168,7 +172,7 @@ fn run(
     wait_for_go(sock)?;
     match staged {
         Some(staged) if staged.fork => fork_final(sock, staged.clone3, release),
-        _ => after_release(release),
+        _ => after_release(sock, release),
     }
 }
 
@@ -219,7 +223,7 @@ fn fork_final(sock: BorrowedFd<'_>, clone3: bool, release: Release) -> Result<In
         let result = catch_unwind(AssertUnwindSafe(|| {
             set_parent_death_signal()?;
             wait_for_go(sock)?;
-            after_release(release)
+            after_release(sock, release)
         }));
         conclude(sock, result)
     };
@@ -242,7 +246,7 @@ fn fork_final(sock: BorrowedFd<'_>, clone3: bool, release: Release) -> Result<In
     }
 }
 
-fn after_release(release: Release) -> Result<Infallible, Stop> {
+fn after_release(sock: BorrowedFd<'_>, release: Release) -> Result<Infallible, Stop> {
     make_undumpable()?;
     if release.become_userns_root {
         sys::set_credentials(&[], 0, 0).map_err(|(stage, errno)| {
@@ -267,8 +271,64 @@ fn after_release(release: Release) -> Result<Infallible, Stop> {
     if let Some(extra) = release.preserve_fds {
         close_stray_fds(extra)?;
     }
+    if let Some(gate) = &release.gate {
+        probe_program(&release.exec)?;
+        send(sock, &ToParent::Waiting);
+        clear_parent_death_signal()?;
+        wait_at_gate(gate.as_fd())?;
+    } else if release.outlive_parent {
+        clear_parent_death_signal()?;
+    }
     restore_signals(release.sigmask)?;
     Err(exec(&release.exec).into())
+}
+
+fn clear_parent_death_signal() -> Result<(), ChildError> {
+    nix::sys::prctl::set_pdeathsig(None)
+        .map_err(|e| ChildError::from_errno("pdeathsig", e, "clear PR_SET_PDEATHSIG"))
+}
+
+/// Fails as exec would when no candidate is an executable regular file, so that a gated start reports a
+/// missing program before it waits (runc's `create` checks this too). EACCES on any candidate wins over ENOENT.
+fn probe_program(plan: &ExecPlan) -> Result<(), ChildError> {
+    let mut failure: Option<(Errno, &std::ffi::CStr)> = None;
+    for candidate in &plan.candidates {
+        let errno = match nix::unistd::access(candidate.as_c_str(), nix::unistd::AccessFlags::X_OK)
+        {
+            Ok(()) => match nix::sys::stat::stat(candidate.as_c_str()) {
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => return Ok(()),
+                Ok(_) => Errno::EACCES,
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        match failure {
+            Some((Errno::EACCES, _)) => {}
+            Some(_) if errno != Errno::EACCES => {}
+            _ => failure = Some((errno, candidate.as_c_str())),
+        }
+    }
+    let (errno, what) = failure.map_or((Errno::ENOENT, String::new()), |(e, c)| {
+        (e, c.to_string_lossy().into_owned())
+    });
+    Err(ChildError::from_errno("exec", errno, what))
+}
+
+/// Blocks until one byte arrives on the gate; end of file means nobody will start the process.
+fn wait_at_gate(gate: BorrowedFd<'_>) -> Result<(), Stop> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(gate, &mut byte) {
+            Ok(1) => return Ok(()),
+            Ok(_) => sys::exit_now(1),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => {
+                let mut fds = [nix::poll::PollFd::new(gate, nix::poll::PollFlags::POLLIN)];
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE);
+            }
+            Err(_) => sys::exit_now(1),
+        }
+    }
 }
 
 /// Marks the process non-dumpable until exec (which resets it): while it still runs the runtime's code, no

@@ -55,6 +55,8 @@ pub struct Command {
     preserve_fds: Option<u32>,
     forward_signals: bool,
     use_clone3: bool,
+    gate: Option<OwnedFd>,
+    outlive_parent: bool,
 }
 
 impl Command {
@@ -79,6 +81,8 @@ impl Command {
             preserve_fds: None,
             forward_signals: true,
             use_clone3: true,
+            gate: None,
+            outlive_parent: false,
         }
     }
 
@@ -191,7 +195,31 @@ impl Command {
         self
     }
 
-    /// Starts the process and returns once it has exec'd the program (or failed to).
+    /// Holds the process right before exec until a byte can be read from `gate` (OCI `create` then `start`):
+    /// after every other step the process checks that the program exists (so a missing program still fails
+    /// `spawn`), tells the parent it is waiting, stops depending on the parent (no parent-death signal, see
+    /// [`outlive_parent`](Command::outlive_parent)) and blocks reading one byte from `gate`. A byte lets it exec;
+    /// end of file or an error makes it exit with status 1. [`spawn`](Command::spawn) then returns as soon as the
+    /// process waits, and the caller may exit. An exec failure after the gate can only show in the exit status
+    /// (127).
+    ///
+    /// `gate` should be close-on-exec; the caller keeps a writer open somewhere (e.g. the process itself holds
+    /// the write end of a FIFO as well) so that the read blocks rather than seeing end of file.
+    pub fn exec_gate(mut self, gate: OwnedFd) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Whether the program keeps running when the runtime exits (default: no). By default the process carries
+    /// a parent-death signal (SIGKILL) up to and across exec, so a foreground container dies with its runtime;
+    /// with `true` it is cleared right before exec (`run --detach`, `exec --detach`).
+    pub fn outlive_parent(mut self, yes: bool) -> Self {
+        self.outlive_parent = yes;
+        self
+    }
+
+    /// Starts the process and returns once it has exec'd the program (or failed to), or, with an
+    /// [`exec_gate`](Command::exec_gate), once it waits at the gate.
     pub fn spawn(self) -> Result<Child, SpawnError> {
         self.spawn_with(|_| Ok(()))
     }
@@ -255,6 +283,7 @@ impl Command {
             time_offsets,
             cgroup: self.cgroup,
             forward_signals: self.forward_signals,
+            gated: self.gate.is_some(),
         };
         let release = Release {
             become_userns_root,
@@ -265,6 +294,8 @@ impl Command {
             preserve_fds: self.preserve_fds,
             sigmask: None,
             exec,
+            outlive_parent: self.outlive_parent || self.gate.is_some(),
+            gate: self.gate,
         };
         Ok((plan, ChildContextParts { joins, release }))
     }
@@ -305,6 +336,8 @@ impl fmt::Debug for Command {
             .field("preserve_fds", &self.preserve_fds)
             .field("forward_signals", &self.forward_signals)
             .field("use_clone3", &self.use_clone3)
+            .field("gate", &self.gate)
+            .field("outlive_parent", &self.outlive_parent)
             .finish()
     }
 }
@@ -378,6 +411,8 @@ struct ParentPlan {
     time_offsets: Option<(TimeOffset, TimeOffset)>,
     cgroup: Option<OwnedFd>,
     forward_signals: bool,
+    /// The child stops at an exec gate: `spawn` returns when it waits there.
+    gated: bool,
 }
 
 /// The child's context before the socket and signal mask exist.
@@ -460,7 +495,13 @@ fn launch(
         source,
     })?;
     channel.go(guard.pid)?;
-    channel.expect_exec(guard.pid)?;
+    if plan.gated {
+        channel.expect(guard.pid, "waiting", |m| {
+            matches!(m, ToParent::Waiting).then_some(())
+        })?;
+    } else {
+        channel.expect_exec(guard.pid)?;
+    }
     let (pid, pidfd) = guard.disarm();
     Ok(Child::new(pid, pidfd, signals))
 }

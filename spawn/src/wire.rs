@@ -1,7 +1,7 @@
 //! The messages on the parent/child sync channel (a `SOCK_SEQPACKET` pair: one record per message).
 //!
-//! Child to parent: `R` ready (namespaces joined and unshared), `F` + pid (forked the final process), `E` + error
-//! record; end-of-file means the exec succeeded (the close-on-exec socket closed). Parent to child: `G` go.
+//! Child to parent: `R` ready (namespaces joined and unshared), `F` + pid (forked the final process), `W` waiting
+//! at the exec gate, `E` + error record; end-of-file means the exec succeeded (the close-on-exec socket closed). Parent to child: `G` go.
 //!
 //! Error record: `E`, errno flag (0/1), errno (i32 LE), stage length (u16 LE), stage, message length (u16 LE),
 //! message. Strings are cut at a character boundary to fit in [`MAX_MESSAGE`].
@@ -24,6 +24,8 @@ pub(crate) enum ToParent {
     Ready,
     /// Forked the final container process (pid in the parent's PID namespace); the sender exits.
     Forked(i32),
+    /// Every step is done; the process waits at the exec gate.
+    Waiting,
     /// A step failed; the sender exits.
     Failed(ChildError),
 }
@@ -33,6 +35,7 @@ impl ToParent {
     pub(crate) fn encode(&self) -> Vec<u8> {
         match self {
             ToParent::Ready => vec![b'R'],
+            ToParent::Waiting => vec![b'W'],
             ToParent::Forked(pid) => {
                 let mut buf = vec![b'F'];
                 buf.extend_from_slice(&pid.to_le_bytes());
@@ -47,6 +50,7 @@ impl ToParent {
         let (&tag, rest) = buf.split_first().ok_or(WireError::Empty)?;
         match tag {
             b'R' => Ok(ToParent::Ready),
+            b'W' => Ok(ToParent::Waiting),
             b'F' => {
                 let pid = rest.get(..4).ok_or(WireError::Truncated("forked"))?;
                 Ok(ToParent::Forked(i32::from_le_bytes(
@@ -62,6 +66,7 @@ impl ToParent {
     pub(crate) fn name(&self) -> &'static str {
         match self {
             ToParent::Ready => "ready",
+            ToParent::Waiting => "waiting",
             ToParent::Forked(_) => "forked",
             ToParent::Failed(_) => "error",
         }
