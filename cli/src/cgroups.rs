@@ -96,6 +96,18 @@ impl ContainerCgroup {
             .context("reading the cgroup's statistics")
     }
 
+    /// The cgroup's path relative to the hierarchies' roots.
+    pub fn path(&self) -> &str {
+        self.inner().path()
+    }
+
+    /// Keeps the cgroup after this value is gone (an OCI container outlives `cove create`); returns its path
+    /// relative to the hierarchies' roots.
+    pub fn keep(mut self) -> String {
+        let cgroup = self.cgroup.take().expect("present until removed");
+        cgroup.path().to_string()
+    }
+
     /// Kills anything left in the cgroup and removes it.
     pub fn remove(mut self) -> Result<()> {
         let cgroup = self.cgroup.take().expect("present until removed");

@@ -1,31 +1,106 @@
-//! The `cove` command line.
+//! The `cove` command line: TOML-manifest commands (`run FILE.toml`, `check`, `doctor`) and runc's OCI runtime
+//! commands (`create`, `start`, `state`, `kill`, `delete`, `run`, `exec`, `ps`, `list`, `pause`, `resume`,
+//! `update`, `events`, `features`, `spec`), so engines can use cove in place of runc.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use cove::oci::cli::{self as oci, Global, LogFormat};
+use cove::oci::exec::ExecOptions;
+use cove::oci::lifecycle::CreateOptions;
+use cove::oci::update::UpdateArgs;
 use cove::plan::Plan;
 use cove::report::StatsFormat;
 use cove::run::{exec_failure_code, RunOptions, RUNTIME_FAILURE};
 
 /// cove: a fast, small Linux container runtime.
+///
+/// Run a container from a TOML manifest (`cove run examples/hello.toml`), or drive it like runc through an OCI
+/// bundle (`cove create --bundle DIR ID`, `cove start ID`, …) — podman, Docker and containerd do the latter.
 #[derive(Debug, Parser)]
 #[command(name = "cove", version, about)]
 struct Cli {
+    /// Directory for container state (default /run/cove; $XDG_RUNTIME_DIR/cove rootless).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Also write errors to this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Format of the --log file.
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Print debug messages to stderr.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Accepted for runc compatibility: `linux.cgroupsPath` in `slice:prefix:name` form is always understood
+    /// and placed on the cgroup file system directly.
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
     #[command(subcommand)]
     command: Commands,
 }
 
+/// runc's `create`/`run` flags.
+#[derive(Debug, clap::Args)]
+struct BundleFlags {
+    /// The bundle: a directory with config.json (default: the current directory).
+    #[arg(short, long, value_name = "DIR")]
+    bundle: Option<PathBuf>,
+    /// Write the container process's pid to this file.
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// AF_UNIX socket that receives the pty master when process.terminal is true.
+    #[arg(long = "console-socket", value_name = "PATH")]
+    console_socket: Option<PathBuf>,
+    /// Pass file descriptors 3..3+N to the container's process.
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
+    preserve_fds: u32,
+    /// Accepted for runc compatibility: cove uses pivot_root, and chroot only where pivot_root is impossible.
+    #[arg(long = "no-pivot")]
+    no_pivot: bool,
+    /// Accepted for runc compatibility: cove never creates a session keyring.
+    #[arg(long = "no-new-keyring")]
+    no_new_keyring: bool,
+}
+
+impl BundleFlags {
+    fn options(&self) -> CreateOptions {
+        CreateOptions {
+            bundle: self.bundle.clone().unwrap_or_else(|| PathBuf::from(".")),
+            pid_file: self.pid_file.clone(),
+            console_socket: self.console_socket.clone(),
+            preserve_fds: self.preserve_fds,
+        }
+    }
+}
+
+/// Output format of `list` and `ps`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Commands {
-    /// Run a container from a TOML manifest in the foreground; exits with the container's status.
+    /// Run a container: from a TOML manifest in the foreground (`cove run FILE.toml [-- ARGS]`), or from an
+    /// OCI bundle like runc (`cove run [--bundle DIR] [--detach] ID`).
     Run {
-        /// Print a resource report when the container exits (`--stats` or `--stats=json`).
+        /// Print a resource report when the container exits (`--stats` or `--stats=json`; manifests only).
         #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
         stats: Option<StatsFormat>,
-        /// The manifest.
-        manifest: PathBuf,
-        /// Arguments that replace the manifest's args after the program.
+        #[command(flatten)]
+        bundle: BundleFlags,
+        /// Bundle runs: return once the container runs.
+        #[arg(short, long)]
+        detach: bool,
+        /// Bundle runs: keep the container's state after it exits.
+        #[arg(long)]
+        keep: bool,
+        /// A manifest file, or the id of a container to run from the bundle.
+        target: String,
+        /// Manifests: arguments that replace the manifest's args after the program.
         #[arg(last = true)]
         args: Vec<String>,
     },
@@ -41,20 +116,242 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Create a container from a bundle; its process waits for `start`.
+    Create {
+        #[command(flatten)]
+        bundle: BundleFlags,
+        /// Container id.
+        id: String,
+    },
+    /// Start a created container's process.
+    Start {
+        /// Container id.
+        id: String,
+    },
+    /// Print a container's OCI state as JSON.
+    State {
+        /// Container id.
+        id: String,
+    },
+    /// Send a signal (default SIGTERM) to a container's process.
+    Kill {
+        /// Send it to every process of the container.
+        #[arg(short, long)]
+        all: bool,
+        /// Container id.
+        id: String,
+        /// Signal: a name with or without SIG (`TERM`, `SIGKILL`) or a number.
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a stopped container (its state and cgroup).
+    Delete {
+        /// Kill a running container first; an unknown id is then not an error.
+        #[arg(short, long)]
+        force: bool,
+        /// Container id.
+        id: String,
+    },
+    /// List the containers.
+    #[command(alias = "ls")]
+    List {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: Format,
+        /// Print only the ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// List the processes of a container.
+    Ps {
+        /// Output format (json: the pids).
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: Format,
+        /// Container id.
+        id: String,
+        /// Options for ps(1) (default -ef).
+        #[arg(last = true)]
+        ps_args: Vec<String>,
+    },
+    /// Run another process in a running container.
+    Exec {
+        /// A process.json describing the process.
+        #[arg(short, long, value_name = "FILE")]
+        process: Option<PathBuf>,
+        /// Allocate a pseudo-terminal (sent over --console-socket).
+        #[arg(short, long)]
+        tty: bool,
+        /// Return once the process runs.
+        #[arg(short, long)]
+        detach: bool,
+        /// Write the process's pid to this file.
+        #[arg(long = "pid-file", value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// AF_UNIX socket that receives the pty master.
+        #[arg(long = "console-socket", value_name = "PATH")]
+        console_socket: Option<PathBuf>,
+        /// Working directory inside the container.
+        #[arg(long, value_name = "DIR")]
+        cwd: Option<PathBuf>,
+        /// Extra environment variable KEY=VALUE (repeatable).
+        #[arg(short, long, value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// UID[:GID] to run as.
+        #[arg(short, long, value_name = "UID[:GID]")]
+        user: Option<String>,
+        /// Supplementary group (repeatable).
+        #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
+        additional_gids: Vec<u32>,
+        /// Add a capability (repeatable).
+        #[arg(short, long = "cap", value_name = "CAP")]
+        cap: Vec<String>,
+        /// Set no_new_privileges.
+        #[arg(long = "no-new-privs")]
+        no_new_privs: bool,
+        /// Pass file descriptors 3..3+N.
+        #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
+        preserve_fds: u32,
+        /// Container id.
+        id: String,
+        /// The command and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Freeze every process of a container.
+    Pause {
+        /// Container id.
+        id: String,
+    },
+    /// Thaw a paused container.
+    Resume {
+        /// Container id.
+        id: String,
+    },
+    /// Change a running container's resource limits.
+    Update {
+        #[command(flatten)]
+        args: UpdateArgs,
+        /// Container id.
+        id: String,
+    },
+    /// Print a container's resource statistics as JSON events (runc's format).
+    Events {
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events (e.g. 5s, 500ms).
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// Container id.
+        id: String,
+    },
+    /// Print what this runtime supports, as OCI features JSON.
+    Features,
+    /// Write a default config.json into the bundle directory.
+    Spec {
+        /// The bundle directory (default: the current directory).
+        #[arg(short, long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
+        /// A config for a non-root user (user namespace, no network namespace).
+        #[arg(long)]
+        rootless: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let code = match cli.command {
+    let global = Global {
+        root: cli.root.clone(),
+        log: cli.log.clone(),
+        log_format: cli.log_format,
+        debug: cli.debug,
+    };
+    let _ = cli.systemd_cgroup;
+    let code = dispatch(&global, cli.command);
+    ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX))
+}
+
+fn dispatch(global: &Global, command: Commands) -> i32 {
+    match command {
         Commands::Run {
             stats,
-            manifest,
+            bundle,
+            detach,
+            keep,
+            target,
             args,
-        } => run(&manifest, RunOptions { args, stats }),
+        } => {
+            if bundle.bundle.is_none() && Path::new(&target).is_file() {
+                return run_manifest(Path::new(&target), RunOptions { args, stats });
+            }
+            global.finish(oci::run(global, &target, &bundle.options(), detach, keep))
+        }
         Commands::Check { manifest } => check(&manifest),
         Commands::Doctor { json } => doctor(json),
-    };
-    ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX))
+        Commands::Create { bundle, id } => {
+            global.finish(oci::create(global, &id, &bundle.options()))
+        }
+        Commands::Start { id } => global.finish(oci::start(global, &id)),
+        Commands::State { id } => global.finish(oci::state(global, &id)),
+        Commands::Kill { all, id, signal } => global.finish(oci::kill(global, &id, &signal, all)),
+        Commands::Delete { force, id } => global.finish(oci::delete(global, &id, force)),
+        Commands::List { format, quiet } => {
+            global.finish(oci::list(global, matches!(format, Format::Json), quiet))
+        }
+        Commands::Ps {
+            format,
+            id,
+            ps_args,
+        } => global.finish(oci::ps(
+            global,
+            &id,
+            matches!(format, Format::Json),
+            &ps_args,
+        )),
+        Commands::Exec {
+            process,
+            tty,
+            detach,
+            pid_file,
+            console_socket,
+            cwd,
+            env,
+            user,
+            additional_gids,
+            cap,
+            no_new_privs,
+            preserve_fds,
+            id,
+            command,
+        } => {
+            let options = ExecOptions {
+                process,
+                args: command,
+                tty,
+                detach,
+                pid_file,
+                console_socket,
+                cwd,
+                env,
+                user,
+                additional_gids,
+                caps: cap,
+                no_new_privs,
+                preserve_fds,
+            };
+            global.finish(oci::exec(global, &id, &options))
+        }
+        Commands::Pause { id } => global.finish(oci::pause(global, &id)),
+        Commands::Resume { id } => global.finish(oci::resume(global, &id)),
+        Commands::Update { args, id } => global.finish(oci::update(global, &id, &args)),
+        Commands::Events {
+            stats,
+            interval,
+            id,
+        } => global.finish(oci::events(global, &id, stats, &interval)),
+        Commands::Features => global.finish(oci::features()),
+        Commands::Spec { bundle, rootless } => global.finish(oci::spec(bundle, rootless)),
+    }
 }
 
 /// Loads and validates a manifest, printing every problem found.
@@ -71,7 +368,7 @@ fn load_plan(manifest: &Path) -> Option<Plan> {
     }
 }
 
-fn run(manifest: &Path, options: RunOptions) -> i32 {
+fn run_manifest(manifest: &Path, options: RunOptions) -> i32 {
     let Some(plan) = load_plan(manifest) else {
         return RUNTIME_FAILURE;
     };

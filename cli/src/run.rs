@@ -1,5 +1,6 @@
 //! Runs a validated [`Plan`]: state dir, cgroup, clone, child set-up, wait, clean-up.
 
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -7,10 +8,12 @@ use anyhow::{Context, Result};
 use cove_cgroup::SelfAttach;
 use cove_ns::{IdMap, Namespace, NamespaceSet};
 use cove_rootfs::{DetachedMounts, MountPlan, RootSource};
-use cove_spawn::{ChildError, Command, SpawnError};
+use cove_spawn::{Child, ChildError, Command, HookError, Pid, SpawnError};
+use nix::sys::stat::Mode;
 
 use crate::cgroups::{ContainerCgroup, Entry};
 use crate::idmap_mounts::idmap_through_child;
+use crate::oci::console::{self, ConsoleSocket};
 use crate::plan::{Plan, RootChoice};
 use crate::report::{Report, StatsFormat};
 use crate::statedir::{default_root, StateDir};
@@ -24,9 +27,76 @@ pub struct RunOptions {
     pub stats: Option<StatsFormat>,
 }
 
+/// A child-side step handed to the container process.
+pub type ChildStep = Box<dyn FnOnce() -> Result<(), ChildError>>;
+
+/// How to start a container, beyond its plan: what differs between `cove run` and the OCI commands.
+#[derive(Default)]
+pub struct StartOptions {
+    /// Replace the plan's args after the program.
+    pub args: Vec<String>,
+    /// Hold the process before exec until a byte arrives here (OCI `create`, released by `start`).
+    pub gate: Option<OwnedFd>,
+    /// Give the process a new pty (`process.terminal`) and send its master over this socket.
+    pub console: Option<ConsoleSocket>,
+    /// File descriptors 3..3+N the program inherits (`--preserve-fds`).
+    pub preserve_fds: u32,
+    /// Forward SIGINT, SIGTERM, SIGHUP and SIGQUIT while waiting (a foreground run).
+    pub forward_signals: bool,
+    /// Keep the program running when the runtime exits (detached runs; implied by `gate`).
+    pub outlive_parent: bool,
+    /// Statistics will be read: a rootless container without a cgroup is then an error.
+    pub want_stats: bool,
+    /// Run in the container process once the gate opened, right before exec (OCI `startContainer` hooks).
+    pub after_gate: Option<ChildStep>,
+}
+
+/// A started container process and its cgroup.
+#[derive(Debug)]
+pub struct Started {
+    /// The container's init process (exec'd, or waiting at the gate).
+    pub child: Child,
+    /// Its cgroup (none rootless); removed when dropped, see [`ContainerCgroup::keep`].
+    pub cgroup: Option<ContainerCgroup>,
+}
+
 /// Runs the container in the foreground and returns its exit code (128+N when killed by signal N).
 pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
     let started = Instant::now();
+    let euid = nix::unistd::geteuid().as_raw();
+    let state = StateDir::create(&default_root(euid), &plan.id)?;
+    let root = root_source(plan, &state)?;
+    let start_options = StartOptions {
+        args: options.args.clone(),
+        forward_signals: true,
+        want_stats: options.stats.is_some(),
+        ..StartOptions::default()
+    };
+    let container = start(plan, root, start_options, |_| Ok(()))?;
+    let status = container
+        .child
+        .wait()
+        .context("waiting for the container")?;
+    if let Some(cg) = container.cgroup {
+        if let Some(format) = options.stats {
+            let report = Report::new(&plan.id, &cg.stats()?, started.elapsed(), status);
+            eprintln!("{}", report.render(format));
+        }
+        cg.remove()?;
+    }
+    drop(state);
+    Ok(status.code())
+}
+
+/// Creates the cgroup and starts the container's process in it, in its namespaces and root, with
+/// `parent_hook` run after the clone and before the process is released (OCI prestart/createRuntime hooks).
+/// On any failure nothing is left: the process is killed and the cgroup removed.
+pub fn start(
+    plan: &Plan,
+    root: RootSource,
+    options: StartOptions,
+    parent_hook: impl FnOnce(Pid) -> Result<(), HookError>,
+) -> Result<Started> {
     // A seccomp listener socket is connected now, while the host path is reachable; the child sends the
     // listener fd over it right after loading the filter.
     let connected;
@@ -44,14 +114,11 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
         }
         None => plan,
     };
-    let euid = nix::unistd::geteuid().as_raw();
-    let state = StateDir::create(&default_root(euid), &plan.id)?;
-    let root_source = root_source(plan, &state)?;
     let mount_plan =
-        MountPlan::build(&plan.rootfs_spec(root_source)).context("building the mount plan")?;
+        MountPlan::build(&plan.rootfs_spec(root)).context("building the mount plan")?;
     let detached =
         Arc::new(DetachedMounts::open(&mount_plan).context("preparing the idmapped mounts")?);
-    let cgroup = ContainerCgroup::create(plan, options.stats.is_some())?;
+    let cgroup = ContainerCgroup::create(plan, options.want_stats)?;
 
     let mut entry = cgroup
         .as_ref()
@@ -73,35 +140,20 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
         (Some(cg), Some(e)) if e.attach_by_pid => Some(cg),
         _ => None,
     };
-    let child = if attach_by_pid.is_some() || !detached.is_empty() {
-        command.spawn_with(|pid| {
+    let child = command
+        .spawn_with(|pid| {
             if let Some(cg) = attach_by_pid {
                 cg.add_pid(pid.as_raw())?;
             }
             idmap_through_child(&detached, pid)?;
-            Ok(())
+            parent_hook(pid)
         })
-    } else {
-        command.spawn()
-    };
-    let status = child
-        .map_err(spawn_error)?
-        .wait()
-        .context("waiting for the container")?;
-
-    if let Some(cg) = cgroup {
-        if let Some(format) = options.stats {
-            let report = Report::new(&plan.id, &cg.stats()?, started.elapsed(), status);
-            eprintln!("{}", report.render(format));
-        }
-        cg.remove()?;
-    }
-    drop(state);
-    Ok(status.code())
+        .map_err(spawn_error)?;
+    Ok(Started { child, cgroup })
 }
 
 /// Where the root comes from, creating the tmpfs mount point for a host-backed root.
-fn root_source(plan: &Plan, state: &StateDir) -> Result<RootSource> {
+pub fn root_source(plan: &Plan, state: &StateDir) -> Result<RootSource> {
     Ok(match &plan.root.choice {
         RootChoice::Dir(dir) => RootSource::Dir(dir.clone()),
         RootChoice::Host(dirs) => RootSource::HostTmpfs {
@@ -118,7 +170,7 @@ fn root_source(plan: &Plan, state: &StateDir) -> Result<RootSource> {
 /// the container sees its own cgroup as `/`.
 fn command(
     plan: &Plan,
-    options: &RunOptions,
+    options: StartOptions,
     (mount_plan, detached): (MountPlan, Arc<DetachedMounts>),
     self_attach: Option<SelfAttach>,
     defer_cgroup_ns: bool,
@@ -136,7 +188,15 @@ fn command(
         .cwd(p.cwd.clone())
         .user(p.uid, p.gid, p.additional_gids.clone())
         .new_namespaces(namespaces)
-        .preserve_fds(0);
+        .preserve_fds(options.preserve_fds)
+        .forward_signals(options.forward_signals)
+        .outlive_parent(options.outlive_parent);
+    if let Some(gate) = options.gate {
+        command = command.exec_gate(gate);
+    }
+    if let Some(step) = options.after_gate {
+        command = command.after_gate(step);
+    }
     for (kind, path) in &plan.namespaces.join {
         command = command.join_namespace(*kind, path.clone());
     }
@@ -162,6 +222,9 @@ fn command(
             }]);
     }
     let hostname = plan.hostname.clone();
+    let domainname = plan.domainname.clone();
+    let terminal = options.console.map(|socket| (socket, p.console_size));
+    let umask = p.umask;
     // One copy of the security plan (with its seccomp program) shared by both child-side steps.
     let security = Arc::new(plan.security.clone());
     let (bounding, uid) = (Arc::clone(&security), p.uid);
@@ -180,13 +243,34 @@ fn command(
             if let Some(name) = &hostname {
                 cove_ns::set_hostname(name).map_err(|e| ChildError::from_error("hostname", &e))?;
             }
+            if let Some(name) = &domainname {
+                cove_ns::set_domainname(name)
+                    .map_err(|e| ChildError::from_error("domainname", &e))?;
+            }
             mount_plan
                 .apply_with(&detached)
                 .map_err(|e| ChildError::new(e.stage(), e.errno(), e.to_string()))?;
+            if let Some((socket, size)) = terminal {
+                attach_new_terminal(&socket, size)?;
+            }
+            if let Some(mask) = umask {
+                nix::sys::stat::umask(Mode::from_bits_truncate(mask));
+            }
             bounding.apply_rlimits()?;
             bounding.limit_bounding_set()
         })
         .pre_exec(move || security.apply_before_exec(uid))
+}
+
+/// Child side, after pivot_root: a pty from the container's own devpts, its master sent over the console
+/// socket, its slave made the controlling terminal and stdio.
+fn attach_new_terminal(socket: &ConsoleSocket, size: Option<(u16, u16)>) -> Result<(), ChildError> {
+    let pty = console::open_pty(size).map_err(|e| ChildError::from_error("terminal", &e))?;
+    socket
+        .send_master(&pty)
+        .map_err(|e| ChildError::from_error("terminal", &e))?;
+    drop(pty.master);
+    console::attach_terminal(pty.slave)
 }
 
 /// Turns a spawn failure into an error whose message says where the container failed.

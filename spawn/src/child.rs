@@ -78,6 +78,8 @@ pub(crate) struct Release {
     pub(crate) exec: ExecPlan,
     /// Hold before exec until a byte arrives here.
     pub(crate) gate: Option<OwnedFd>,
+    /// Run once the gate opened.
+    pub(crate) after_gate: Option<ChildStep>,
     /// Clear the parent-death signal before exec.
     pub(crate) outlive_parent: bool,
 }
@@ -276,6 +278,14 @@ fn after_release(sock: BorrowedFd<'_>, release: Release) -> Result<Infallible, S
         send(sock, &ToParent::Waiting);
         clear_parent_death_signal()?;
         wait_at_gate(gate.as_fd())?;
+        if let Some(step) = release.after_gate {
+            if let Err(err) = step() {
+                // Nobody waits for an error record any more: the process's stderr is the only witness.
+                let line = format!("cove: {err}\n");
+                let _ = nix::unistd::write(std::io::stderr(), line.as_bytes());
+                sys::exit_now(1);
+            }
+        }
     } else if release.outlive_parent {
         clear_parent_death_signal()?;
     }

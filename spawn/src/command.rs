@@ -56,6 +56,7 @@ pub struct Command {
     forward_signals: bool,
     use_clone3: bool,
     gate: Option<OwnedFd>,
+    after_gate: Option<ChildStep>,
     outlive_parent: bool,
 }
 
@@ -82,6 +83,7 @@ impl Command {
             forward_signals: true,
             use_clone3: true,
             gate: None,
+            after_gate: None,
             outlive_parent: false,
         }
     }
@@ -210,6 +212,14 @@ impl Command {
         self
     }
 
+    /// A child-side step run after the [`exec_gate`](Command::exec_gate) opened, right before exec (OCI
+    /// `startContainer` hooks). It runs with the process's final credentials, capabilities and seccomp filter;
+    /// its failure ends the process with status 1 (nobody is left to receive the error).
+    pub fn after_gate(mut self, f: impl FnOnce() -> Result<(), ChildError> + 'static) -> Self {
+        self.after_gate = Some(Box::new(f));
+        self
+    }
+
     /// Whether the program keeps running when the runtime exits (default: no). By default the process carries
     /// a parent-death signal (SIGKILL) up to and across exec, so a foreground container dies with its runtime;
     /// with `true` it is cleared right before exec (`run --detach`, `exec --detach`).
@@ -296,6 +306,7 @@ impl Command {
             exec,
             outlive_parent: self.outlive_parent || self.gate.is_some(),
             gate: self.gate,
+            after_gate: self.after_gate,
         };
         Ok((plan, ChildContextParts { joins, release }))
     }
@@ -337,6 +348,7 @@ impl fmt::Debug for Command {
             .field("forward_signals", &self.forward_signals)
             .field("use_clone3", &self.use_clone3)
             .field("gate", &self.gate)
+            .field("after_gate", &self.after_gate.is_some())
             .field("outlive_parent", &self.outlive_parent)
             .finish()
     }

@@ -1,0 +1,402 @@
+//! OCI container state under the state root (`--root`, default `/run/cove`): one directory per container with
+//! `state.json` (what `cove state` reports, plus what later commands need), a copy of the bundle's config,
+//! the exec FIFO while the container waits for `start`, and a lock file that serialises commands on one id.
+//!
+//! No process watches a container: its status is derived when asked, from its init process (alive, a
+//! zombie, or gone — recognised by its start time, so a reused pid is not mistaken for it) and its cgroup's
+//! freezer.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use nix::fcntl::{Flock, FlockArg};
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+
+/// The file holding a container's state.
+const STATE_FILE: &str = "state.json";
+/// The copy of the bundle's config.json (the bundle may change or go away after create).
+const CONFIG_FILE: &str = "config.json";
+/// The lock file.
+const LOCK_FILE: &str = "lock";
+/// The FIFO `start` writes to.
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+/// The OCI status of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Set up, its process waiting for `start`.
+    Created,
+    /// Its process runs the program.
+    Running,
+    /// Its cgroup is frozen.
+    Paused,
+    /// Its process has exited.
+    Stopped,
+}
+
+impl Status {
+    /// The name in the OCI state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// What `state.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Saved {
+    /// The config's `ociVersion`.
+    pub oci_version: String,
+    /// Container id.
+    pub id: String,
+    /// Host pid of the init process.
+    pub pid: i32,
+    /// The init process's start time (`/proc/<pid>/stat` field 22), to tell it from a reused pid.
+    pub pid_start: u64,
+    /// Absolute bundle path.
+    pub bundle: PathBuf,
+    /// Absolute root file system path.
+    pub rootfs: PathBuf,
+    /// Creation time, RFC 3339 in UTC.
+    pub created: String,
+    /// The user that created it (empty as root, as runc reports).
+    pub owner: String,
+    /// The config's annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// The cgroup, relative to the hierarchies' roots (none rootless).
+    pub cgroup_path: Option<String>,
+    /// Whether `start` has released the process.
+    pub started: bool,
+}
+
+/// The state root: the directory holding one directory per container.
+#[derive(Debug, Clone)]
+pub struct StateRoot {
+    path: PathBuf,
+}
+
+impl StateRoot {
+    /// The root at `path` (created on demand, mode 0711).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        StateRoot { path: path.into() }
+    }
+
+    /// The root's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The ids of every container, sorted.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let entries = match fs::read_dir(&self.path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", self.path.display())),
+        };
+        let mut ids: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.path().join(STATE_FILE).is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Creates the directory of a new container and locks it; fails when the id is taken.
+    pub fn create(&self, id: &str) -> Result<Container> {
+        check_id(id)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.path)
+            .with_context(|| format!("creating the state root {}", self.path.display()))?;
+        let dir = self.path.join(id);
+        match fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                bail!("container `{id}` already exists")
+            }
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+        let lock = lock(&dir)?;
+        Ok(Container {
+            id: id.to_owned(),
+            dir,
+            _lock: lock,
+        })
+    }
+
+    /// Opens and locks an existing container (waiting for another command on it to finish).
+    pub fn open(&self, id: &str) -> Result<Container> {
+        check_id(id)?;
+        let dir = self.path.join(id);
+        if !dir.join(STATE_FILE).is_file() {
+            bail!("container `{id}` does not exist");
+        }
+        let lock = lock(&dir)?;
+        // Deleted while we waited for the lock.
+        if !dir.join(STATE_FILE).is_file() {
+            bail!("container `{id}` does not exist");
+        }
+        Ok(Container {
+            id: id.to_owned(),
+            dir,
+            _lock: lock,
+        })
+    }
+}
+
+/// Ids are file names in the state root: no path separators, no dot names.
+fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | ':' | '@'));
+    if !ok {
+        bail!("`{id}` is not a valid container id");
+    }
+    Ok(())
+}
+
+fn lock(dir: &Path) -> Result<Flock<File>> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(dir.join(LOCK_FILE))
+        .with_context(|| format!("opening {}/{LOCK_FILE}", dir.display()))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .with_context(|| format!("locking {}/{LOCK_FILE}", dir.display()))
+}
+
+/// One container's locked state directory. The lock is held until this value is dropped.
+#[derive(Debug)]
+pub struct Container {
+    id: String,
+    dir: PathBuf,
+    _lock: Flock<File>,
+}
+
+impl Container {
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The exec FIFO's path.
+    pub fn fifo(&self) -> PathBuf {
+        self.dir.join(EXEC_FIFO)
+    }
+
+    /// Reads `state.json`.
+    pub fn load(&self) -> Result<Saved> {
+        let path = self.dir.join(STATE_FILE);
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// Writes `state.json` atomically.
+    pub fn save(&self, saved: &Saved) -> Result<()> {
+        let text = serde_json::to_string(saved).context("encoding the state")?;
+        write_atomic(&self.dir.join(STATE_FILE), text.as_bytes())
+    }
+
+    /// Keeps a copy of the config the container was created from.
+    pub fn save_config(&self, spec: &Spec) -> Result<()> {
+        let text = serde_json::to_string(spec).context("encoding the config")?;
+        write_atomic(&self.dir.join(CONFIG_FILE), text.as_bytes())
+    }
+
+    /// The config the container was created from.
+    pub fn config(&self) -> Result<Spec> {
+        let path = self.dir.join(CONFIG_FILE);
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// Removes the state directory's files and the directory (never recursively into anything else: it holds
+    /// no mounts, only our own files).
+    pub fn remove(self) -> Result<()> {
+        for name in [STATE_FILE, CONFIG_FILE, EXEC_FIFO] {
+            match fs::remove_file(self.dir.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("removing {}/{name}", self.dir.display()))
+                }
+            }
+        }
+        // The lock file goes last, while we still hold the lock; a waiter then finds no state.json.
+        let _ = fs::remove_file(self.dir.join(LOCK_FILE));
+        fs::remove_dir(&self.dir).with_context(|| format!("removing {}", self.dir.display()))
+    }
+}
+
+/// Writes `data` to `path` through a temporary file and a rename, so readers see the old or the new content.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    file.write_all(data)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    drop(file);
+    fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", tmp.display()))
+}
+
+/// Where a process is in its life, from `/proc/<pid>/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessState {
+    /// Running or sleeping: alive.
+    Alive,
+    /// Exited (a zombie or dead), or the pid now belongs to another process.
+    Gone,
+}
+
+/// The start time (field 22) and state letter (field 3) of a process.
+pub fn stat_of(pid: i32) -> Option<(u64, char)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// Parses `/proc/<pid>/stat` text: the comm field may contain spaces and parentheses, so fields are counted
+/// after its last `)`.
+pub fn parse_stat(text: &str) -> Option<(u64, char)> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3) come fields 4..; the start time is field 22.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((start, state))
+}
+
+/// Whether the container's init process is still the one recorded and has not exited.
+pub fn process_state(pid: i32, pid_start: u64) -> ProcessState {
+    if pid <= 0 {
+        return ProcessState::Gone;
+    }
+    match stat_of(pid) {
+        Some((start, state)) if start == pid_start && !matches!(state, 'Z' | 'X' | 'x') => {
+            ProcessState::Alive
+        }
+        _ => ProcessState::Gone,
+    }
+}
+
+/// Formats a time as RFC 3339 in UTC with nanoseconds, as runc's `created` (`2026-11-27T11:49:36.884472304Z`).
+pub fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_nanos()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rfc3339_formats_utc_with_nanoseconds() {
+        let t = UNIX_EPOCH + Duration::new(1_795_780_176, 884_472_304);
+        assert_eq!(rfc3339(t), "2026-11-27T11:49:36.884472304Z");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(&rfc3339(leap)[..10], "2000-02-29");
+    }
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        let text = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 200";
+        assert_eq!(parse_stat(text), Some((123_456, 'S')));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_wrong_start_time_is_not() {
+        let pid = std::process::id() as i32;
+        let (start, _) = stat_of(pid).unwrap();
+        assert_eq!(process_state(pid, start), ProcessState::Alive);
+        assert_eq!(process_state(pid, start + 1), ProcessState::Gone);
+        assert_eq!(process_state(0, 0), ProcessState::Gone);
+    }
+
+    #[test]
+    fn ids_are_created_once_listed_and_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let states = StateRoot::new(root.path().join("cove"));
+        let c = states.create("c1").unwrap();
+        let err = states.create("c1").unwrap_err();
+        assert_eq!(err.to_string(), "container `c1` already exists");
+        assert!(states.ids().unwrap().is_empty(), "no state.json yet");
+        let saved = Saved {
+            oci_version: "1.2.0".into(),
+            id: "c1".into(),
+            pid: 1,
+            pid_start: 2,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: rfc3339(SystemTime::now()),
+            owner: String::new(),
+            annotations: BTreeMap::new(),
+            cgroup_path: None,
+            started: false,
+        };
+        c.save(&saved).unwrap();
+        assert_eq!(states.ids().unwrap(), vec!["c1".to_string()]);
+        assert_eq!(c.load().unwrap().pid_start, 2);
+        c.remove().unwrap();
+        assert!(!root.path().join("cove/c1").exists());
+        let err = states.open("c1").unwrap_err();
+        assert_eq!(err.to_string(), "container `c1` does not exist");
+        assert!(states.open("../etc").is_err());
+    }
+}
