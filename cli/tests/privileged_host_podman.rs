@@ -34,6 +34,7 @@ const COMMAND_TIMEOUT: &str = "120";
 /// The OCI runtime podman is told to use.
 fn runtime() -> PathBuf {
     std::env::var_os("COVE_TEST_PODMAN_RUNTIME")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(common::COVE))
 }
@@ -388,6 +389,57 @@ fn podman_run_sets_hostname_and_podman_files() {
     assert_eq!(
         common::stdout(&out),
         "covebox\ncovebox\ncontainerenv\nhosts\n/bin/busybox\n"
+    );
+}
+
+#[test]
+fn podman_run_as_another_user() {
+    let p = Podman::new();
+    let out = p.run(&[
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "1000:1000",
+        IMAGE,
+        "sh",
+        "-c",
+        "id -u; id -g; grep -E '^(CapEff|Seccomp):' /proc/self/status",
+    ]);
+    assert!(out.status.success(), "run -u: {}", common::stderr(&out));
+    assert_eq!(
+        common::stdout(&out),
+        "1000\n1000\nCapEff:\t0000000000000000\nSeccomp:\t2\n",
+        "uid/gid 1000, no effective capabilities, podman's seccomp filter loaded"
+    );
+}
+
+/// `--network none` is a new network namespace with only the loopback device, which is up (runc and crun bring it
+/// up when the namespace has no path).
+#[test]
+fn podman_network_none_has_loopback_up() {
+    let p = Podman::new();
+    let out = p.run(&[
+        "--rm",
+        "--network",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "ip -o link show | wc -l; ip -o link show lo; ip -o -4 addr show lo",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = common::stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("1"), "only lo: {text}");
+    let link = lines.next().unwrap_or_default();
+    assert!(link.contains("<LOOPBACK,UP,LOWER_UP>"), "lo is up: {text}");
+    assert!(
+        lines
+            .next()
+            .unwrap_or_default()
+            .contains("inet 127.0.0.1/8"),
+        "lo has 127.0.0.1: {text}"
     );
 }
 
