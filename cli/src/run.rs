@@ -223,6 +223,7 @@ fn command(
     }
     let hostname = plan.hostname.clone();
     let domainname = plan.domainname.clone();
+    let new_net_ns = plan.namespaces.is_new(Namespace::Net);
     let terminal = options.console.map(|socket| (socket, p.console_size));
     let umask = p.umask;
     // One copy of the security plan (with its seccomp program) shared by both child-side steps.
@@ -243,6 +244,9 @@ fn command(
             if let Some(name) = &hostname {
                 cove_ns::set_hostname(name).map_err(|e| ChildError::from_error("hostname", &e))?;
             }
+            if new_net_ns {
+                cove_ns::set_loopback_up().map_err(|e| ChildError::from_error("loopback", &e))?;
+            }
             if let Some(name) = &domainname {
                 cove_ns::set_domainname(name)
                     .map_err(|e| ChildError::from_error("domainname", &e))?;
@@ -257,7 +261,8 @@ fn command(
                 nix::sys::stat::umask(Mode::from_bits_truncate(mask));
             }
             bounding.apply_rlimits()?;
-            bounding.limit_bounding_set()
+            bounding.limit_bounding_set()?;
+            bounding.apply_seccomp_before_user_switch()
         })
         .pre_exec(move || security.apply_before_exec(uid))
 }

@@ -412,6 +412,17 @@ impl SecurityPlan {
         Ok(())
     }
 
+    /// Child side, last step before the user switch: without `no_new_privileges` the kernel takes a seccomp
+    /// filter only from a process with CAP_SYS_ADMIN, which a switch to a non-root user drops; the filter is then
+    /// loaded here, as runc does (the profile must allow the few calls left: setresuid, capset, prctl, execve…).
+    /// With `no_new_privileges` it is loaded in [`apply_before_exec`](Self::apply_before_exec) instead.
+    pub fn apply_seccomp_before_user_switch(&self) -> Result<(), ChildError> {
+        if self.no_new_privileges {
+            return Ok(());
+        }
+        self.seccomp.apply()
+    }
+
     /// The effective, permitted and inheritable sets given one by one, then the ambient set.
     fn apply_capability_sets(sets: &CapabilitySets) -> Result<(), ChildError> {
         // Shrink effective first: permitted may never be smaller than effective.
@@ -442,9 +453,6 @@ impl SecurityPlan {
     /// Child side, after the user switch, right before exec: the effective, permitted and inheritable sets
     /// (for uid 0; others already have none), an empty ambient set, then `no_new_privileges`.
     pub fn apply_before_exec(&self, uid: u32) -> Result<(), ChildError> {
-        if !self.no_new_privileges {
-            self.seccomp.apply()?;
-        }
         match &self.capability_sets {
             Some(sets) => Self::apply_capability_sets(sets)?,
             None => {

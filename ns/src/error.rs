@@ -104,6 +104,13 @@ pub enum NsError {
         #[source]
         source: Errno,
     },
+    /// Bringing the loopback interface up failed.
+    #[error("bring the loopback interface up (network namespace)")]
+    LoopbackUp {
+        /// The error from the kernel.
+        #[source]
+        source: Errno,
+    },
     /// `setdomainname(2)` failed.
     #[error("set the domain name to {domainname:?} (uts namespace)")]
     SetDomainname {
@@ -145,6 +152,7 @@ impl NsError {
             | NsError::IdMapHelperFailed { .. }
             | NsError::DenySetgroups { .. } => Some(Namespace::User),
             NsError::SetHostname { .. } | NsError::SetDomainname { .. } => Some(Namespace::Uts),
+            NsError::LoopbackUp { .. } => Some(Namespace::Net),
             NsError::InvalidTimeOffset { .. } | NsError::WriteTimeOffsets { .. } => {
                 Some(Namespace::Time)
             }

@@ -36,8 +36,8 @@ pub use idmap::{
 };
 pub use kind::{Namespace, ParseNamespaceError};
 pub use ops::{
-    deny_setgroups, join, set_domainname, set_hostname, unshare, write_gid_map, write_uid_map,
-    NsFile,
+    deny_setgroups, join, set_domainname, set_hostname, set_loopback_up, unshare, write_gid_map,
+    write_uid_map, NsFile,
 };
 pub use set::{Iter, NamespaceSet};
 pub use time::{format_time_offsets, write_time_offsets, TimeOffset};

@@ -129,6 +129,21 @@ pub fn set_hostname(hostname: &str) -> Result<(), NsError> {
     })
 }
 
+/// Brings the loopback interface `lo` of the caller's network namespace up (a new network namespace starts
+/// with it down; runc and crun bring it up so that `127.0.0.1` works in the container).
+pub fn set_loopback_up() -> Result<(), NsError> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsFd;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|source| NsError::LoopbackUp { source })?;
+    sys::set_interface_up(sock.as_fd(), "lo").map_err(|source| NsError::LoopbackUp { source })
+}
+
 /// Sets the NIS domain name of the caller's UTS namespace.
 pub fn set_domainname(domainname: &str) -> Result<(), NsError> {
     sys::setdomainname(domainname.as_bytes()).map_err(|source| NsError::SetDomainname {

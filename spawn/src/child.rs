@@ -275,8 +275,9 @@ fn after_release(sock: BorrowedFd<'_>, release: Release) -> Result<Infallible, S
     }
     if let Some(gate) = &release.gate {
         probe_program(&release.exec)?;
-        send(sock, &ToParent::Waiting);
+        // Disarm the parent-death signal first: the parent may exit as soon as it reads Waiting.
         clear_parent_death_signal()?;
+        send(sock, &ToParent::Waiting);
         wait_at_gate(gate.as_fd())?;
         if let Some(step) = release.after_gate {
             if let Err(err) = step() {

@@ -107,7 +107,8 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
                 nix::sys::stat::umask(Mode::from_bits_truncate(mask));
             }
             bounding.apply_rlimits()?;
-            bounding.limit_bounding_set()
+            bounding.limit_bounding_set()?;
+            bounding.apply_seccomp_before_user_switch()
         })
         .pre_exec(move || security.apply_before_exec(uid));
     let child = command

@@ -1,0 +1,684 @@
+//! The OCI lifecycle through the `cove` binary as an engine drives it (root): create → start → state → kill →
+//! delete, exec, the console socket, hooks, concurrency and failure clean-up, each checked from outside (the
+//! process in /proc, its namespaces, its cgroup, the state dir, the host's mounts).
+#![cfg(feature = "privileged")]
+
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{busybox_root, host_mountinfo, COVE};
+use serde_json::{json, Value};
+
+/// One container under test: a bundle and a state root of its own, deleted (with the container) on drop.
+struct Oci {
+    dir: tempfile::TempDir,
+    id: String,
+    mountinfo_before: String,
+}
+
+impl Oci {
+    /// A bundle whose process runs `script` under busybox sh, with the cgroup `cove-test/<id>`.
+    fn new(test: &str, script: &str) -> Oci {
+        let dir = tempfile::tempdir().unwrap();
+        let id = format!("oci-{test}-{}", std::process::id());
+        let oci = Oci {
+            dir,
+            id,
+            mountinfo_before: host_mountinfo(),
+        };
+        let out = oci.cove(&["spec", "--bundle", oci.bundle().to_str().unwrap()]);
+        assert!(out.status.success(), "cove spec: {}", common::stderr(&out));
+        oci.edit(|c| {
+            c["root"] = json!({"path": busybox_root(), "readonly": true});
+            c["process"]["terminal"] = json!(false);
+            c["process"]["args"] = json!(["sh", "-c", script]);
+            c["linux"]["cgroupsPath"] = json!(format!("/cove-test/{}", oci.id));
+        });
+        oci
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut Value)) {
+        let path = self.bundle().join("config.json");
+        let mut config: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        f(&mut config);
+        fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    }
+
+    /// `cove --root R ARGS…` with stdin from /dev/null and captured output.
+    fn cove(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(COVE);
+        c.arg("--root").arg(self.root()).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn create(&self) -> Output {
+        self.detaching(&[
+            "create",
+            "--bundle",
+            self.bundle().to_str().unwrap(),
+            &self.id,
+        ])
+    }
+
+    /// Runs a command that leaves the container's process behind with its stdio (create, run --detach):
+    /// output goes to files, as waiting for the end of a pipe would wait for the container.
+    fn detaching(&self, args: &[&str]) -> Output {
+        let (out, err) = (
+            self.dir.path().join("out.txt"),
+            self.dir.path().join("err.txt"),
+        );
+        let status = self
+            .command(args)
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: fs::read(&out).unwrap(),
+            stderr: fs::read(&err).unwrap(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cove(args);
+        assert!(
+            out.status.success(),
+            "cove {args:?} failed: {}",
+            common::stderr(&out)
+        );
+        common::stdout(&out)
+    }
+
+    fn state(&self) -> Value {
+        serde_json::from_str(&self.ok(&["state", &self.id])).unwrap()
+    }
+
+    fn status(&self) -> String {
+        self.state()["status"].as_str().unwrap().to_owned()
+    }
+
+    fn pid(&self) -> i32 {
+        self.state()["pid"].as_i64().unwrap() as i32
+    }
+
+    fn wait_for_status(&self, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.status() != want {
+            assert!(Instant::now() < deadline, "status stayed {}", self.status());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The container's cgroup directories on the host.
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        hierarchies()
+            .into_iter()
+            .map(|h| h.join(format!("cove-test/{}", self.id)))
+            .collect()
+    }
+
+    /// Asserts that nothing of the container is left: state dir, cgroups, mounts.
+    fn assert_gone(&self) {
+        assert!(
+            !self.root().join(&self.id).exists(),
+            "state dir left behind"
+        );
+        for dir in self.cgroup_dirs() {
+            assert!(!dir.exists(), "cgroup left behind: {}", dir.display());
+        }
+        assert_eq!(
+            host_mountinfo(),
+            self.mountinfo_before,
+            "the host's mounts changed"
+        );
+    }
+}
+
+impl Drop for Oci {
+    fn drop(&mut self) {
+        let _ = self.cove(&["delete", "--force", &self.id]);
+        // The parent cove created for the tests' cgroups (left in place by cove, as runc leaves its parents).
+        for h in hierarchies() {
+            let _ = fs::remove_dir(h.join("cove-test"));
+        }
+    }
+}
+
+/// Every cgroup hierarchy's root on this host (v1 controllers, the unified one, or `/sys/fs/cgroup` on v2).
+fn hierarchies() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    if root.join("cgroup.procs").exists() {
+        return vec![root.to_path_buf()];
+    }
+    fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !p.is_symlink() && p.join("cgroup.procs").exists())
+        .collect()
+}
+
+/// The program a process runs.
+fn exe(pid: i32) -> PathBuf {
+    fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default()
+}
+
+#[test]
+fn lifecycle_create_start_kill_delete_leaves_nothing_behind() {
+    let oci = Oci::new("life", "echo started > /dev/null; exec sleep 100");
+    let out = oci.create();
+    assert!(out.status.success(), "create: {}", common::stderr(&out));
+
+    // Created: the process exists and is still cove, blocked before exec.
+    let state = oci.state();
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["id"], oci.id.as_str());
+    assert_eq!(state["bundle"], oci.bundle().to_str().unwrap());
+    let pid = state["pid"].as_i64().unwrap() as i32;
+    assert!(pid > 0);
+    assert_eq!(exe(pid), PathBuf::from(COVE).canonicalize().unwrap());
+    let procs = oci
+        .cgroup_dirs()
+        .into_iter()
+        .find(|d| d.join("cgroup.procs").exists())
+        .map(|d| fs::read_to_string(d.join("cgroup.procs")).unwrap())
+        .expect("the container's cgroup");
+    assert!(
+        procs.lines().any(|l| l == pid.to_string()),
+        "pid {pid} not in its cgroup: {procs}"
+    );
+
+    oci.ok(&["start", &oci.id]);
+    oci.wait_for_status("running");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !exe(pid).ends_with("busybox") {
+        assert!(Instant::now() < deadline, "not exec'd: {:?}", exe(pid));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(oci.pid(), pid);
+    // A second start is refused.
+    let again = oci.cove(&["start", &oci.id]);
+    assert!(!again.status.success());
+    assert!(common::stderr(&again).contains("running, not created"));
+
+    // Delete refuses a running container.
+    let refused = oci.cove(&["delete", &oci.id]);
+    assert!(!refused.status.success());
+    assert!(common::stderr(&refused).contains("use --force"));
+
+    oci.ok(&["kill", &oci.id, "KILL"]);
+    oci.wait_for_status("stopped");
+    assert_eq!(oci.pid(), 0);
+    oci.ok(&["delete", &oci.id]);
+    oci.assert_gone();
+    let missing = oci.cove(&["state", &oci.id]);
+    assert!(!missing.status.success());
+    assert!(common::stderr(&missing).contains("does not exist"));
+}
+
+#[test]
+fn state_json_is_pretty_printed_like_runc() {
+    let oci = Oci::new("pretty", "exec sleep 100");
+    oci.edit(|c| c["annotations"] = json!({"org.example/key": "value"}));
+    assert!(oci.create().status.success());
+    let text = oci.ok(&["state", &oci.id]);
+    assert!(text.starts_with("{\n  \"ociVersion\": \""), "{text}");
+    assert!(text.contains("\n  \"status\": \"created\",\n"), "{text}");
+    let state: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(state["annotations"]["org.example/key"], "value");
+    assert!(state["created"].as_str().unwrap().ends_with('Z'));
+    assert!(state["rootfs"].as_str().unwrap().ends_with("rootfs"));
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
+#[test]
+fn flags_may_come_before_or_after_the_id_and_signals_by_any_name() {
+    let oci = Oci::new("flags", "trap 'exit 3' USR1; while :; do sleep 0.05; done");
+    let out = oci.detaching(&[
+        "create",
+        &oci.id,
+        "--bundle",
+        oci.bundle().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    oci.ok(&["start", &oci.id]);
+    oci.wait_for_status("running");
+    std::thread::sleep(Duration::from_millis(200));
+    oci.ok(&["kill", &oci.id, "SIGUSR1"]);
+    oci.wait_for_status("stopped");
+    for signal in ["TERM", "15", "SIGTERM"] {
+        // Stopped: kill says so and fails.
+        let out = oci.cove(&["kill", &oci.id, signal]);
+        assert!(!out.status.success());
+        assert!(common::stderr(&out).contains("not running"));
+    }
+    oci.ok(&["delete", &oci.id]);
+    oci.assert_gone();
+}
+
+#[test]
+fn the_init_inherits_creates_stdio_and_no_cove_helper_keeps_it() {
+    let oci = Oci::new("stdio", "echo out-line; echo err-line >&2; exec sleep 100");
+    let out_file = oci.dir.path().join("stdout");
+    let mut create = oci.command(&[
+        "create",
+        "--bundle",
+        oci.bundle().to_str().unwrap(),
+        &oci.id,
+    ]);
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    create
+        .stdout(fs::File::create(&out_file).unwrap())
+        .stderr(Stdio::from(writer));
+    let status = create.status().unwrap();
+    assert!(status.success());
+    // Only the container's init holds the pipe's write end now.
+    let pid = oci.pid();
+    let holders = pipe_writers(&reader);
+    assert_eq!(holders, vec![pid], "processes holding create's stderr");
+    drop(create);
+
+    oci.ok(&["start", &oci.id]);
+    let mut err = String::new();
+    let mut reader = fs::File::from(reader);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !err.contains("err-line") {
+        assert!(Instant::now() < deadline, "no output: {err:?}");
+        let mut buf = [0u8; 64];
+        let n = reader.read(&mut buf).unwrap();
+        err.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert_eq!(fs::read_to_string(&out_file).unwrap(), "out-line\n");
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
+/// The pids of processes with an fd on the same pipe as `end`.
+fn pipe_writers(end: &OwnedFd) -> Vec<i32> {
+    use std::os::fd::AsRawFd;
+    let target = fs::read_link(format!("/proc/self/fd/{}", end.as_raw_fd())).unwrap();
+    let me = std::process::id() as i32;
+    let mut pids = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l == target))
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn exec_joins_every_namespace_and_the_cgroup_of_the_init() {
+    let oci = Oci::new("exec", "exec sleep 100");
+    oci.edit(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        if !ns.iter().any(|n| n["type"] == "cgroup") {
+            ns.push(json!({"type": "cgroup"}));
+        }
+    });
+    assert!(oci.create().status.success());
+    oci.ok(&["start", &oci.id]);
+    let pid = oci.pid();
+    let script = "for n in cgroup ipc mnt net pid user uts; do echo $n $(readlink /proc/self/ns/$n); done; \
+                  echo cgroup-file $(cat /proc/self/cgroup | sort | tr '\\n' ' '); echo host $(hostname)";
+    let inside = oci.ok(&["exec", &oci.id, "--", "sh", "-c", script]);
+    for line in inside
+        .lines()
+        .filter(|l| !l.starts_with("cgroup-file") && !l.starts_with("host"))
+    {
+        let (kind, link) = line.split_once(' ').unwrap();
+        let init = fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+        assert_eq!(link, init.to_str().unwrap(), "{kind} namespace differs");
+    }
+    // The same cgroup view as the init (its cgroup namespace shows its own cgroup as /).
+    let init_cgroup = oci.ok(&[
+        "exec",
+        &oci.id,
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/1/cgroup | sort | tr '\\n' ' '",
+    ]);
+    assert!(
+        inside.contains(&format!("cgroup-file {}", init_cgroup.trim_end())),
+        "{inside} vs {init_cgroup}"
+    );
+    assert!(inside.contains("host cove"), "{inside}");
+    // Exit status of the exec'd process is exec's.
+    let out = oci.cove(&["exec", &oci.id, "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    // ps lists the init (and only processes of the container).
+    let pids: Vec<i32> =
+        serde_json::from_str(&oci.ok(&["ps", "--format", "json", &oci.id])).unwrap();
+    assert_eq!(pids, vec![pid]);
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
+#[test]
+fn exec_detach_writes_the_pid_file_and_returns() {
+    let oci = Oci::new("execd", "exec sleep 100");
+    assert!(oci.create().status.success());
+    oci.ok(&["start", &oci.id]);
+    let pid_file = oci.dir.path().join("exec.pid");
+    let started = Instant::now();
+    // The detached process keeps exec's stdio: read it from files, not pipes.
+    let out = oci.detaching(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &oci.id,
+        "sleep",
+        "50",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let pid: i32 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(exe(pid).ends_with("busybox"), "{:?}", exe(pid));
+    let pids: Vec<i32> = serde_json::from_str(&oci.ok(&["ps", "-f", "json", &oci.id])).unwrap();
+    assert!(pids.contains(&pid), "{pids:?}");
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
+#[test]
+fn console_socket_receives_a_working_pty() {
+    let oci = Oci::new(
+        "tty",
+        "tty; test -t 0 -a -t 1 -a -t 2 && echo all-ttys; exec sleep 100",
+    );
+    oci.edit(|c| c["process"]["terminal"] = json!(true));
+    let socket = oci.dir.path().join("console.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let mut create = oci.command(&[
+        "create",
+        "--bundle",
+        oci.bundle().to_str().unwrap(),
+        "--console-socket",
+        socket.to_str().unwrap(),
+        &oci.id,
+    ]);
+    let child = create
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let master = receive_fd(&stream);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "create: {}", common::stderr(&out));
+    oci.ok(&["start", &oci.id]);
+    let mut master = fs::File::from(master);
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !text.contains("all-ttys") {
+        assert!(Instant::now() < deadline, "pty said: {text:?}");
+        let mut buf = [0u8; 256];
+        let n = master.read(&mut buf).unwrap();
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(text.starts_with("/dev/pts/0"), "{text:?}");
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
+/// Receives one fd sent with SCM_RIGHTS.
+fn receive_fd(stream: &std::os::unix::net::UnixStream) -> OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::io::IoSliceMut;
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    for cmsg in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            // SAFETY: the kernel just installed this fd in our table for us; nothing else owns it.
+            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd received");
+}
+
+#[test]
+fn hooks_run_in_order_with_the_state_on_stdin() {
+    let oci = Oci::new("hooks", "exec sleep 100");
+    let log = oci.dir.path().join("hooks.log");
+    // Host hooks append their kind and the state's status; the startContainer hook runs inside the
+    // container, so it writes into a bind-mounted directory.
+    let shared = oci.dir.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    let host_hook = |kind: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c",
+            format!("status=$(sed 's/.*\"status\":\"\\([a-z]*\\)\".*/\\1/'); echo {kind} $status >> {}", log.display())]})
+    };
+    oci.edit(|c| {
+        c["hooks"] = json!({
+            "prestart": [host_hook("prestart")],
+            "createRuntime": [host_hook("createRuntime")],
+            "createContainer": [host_hook("createContainer")],
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer >> /shared/hooks.log"]}],
+            "poststart": [host_hook("poststart")],
+            "poststop": [host_hook("poststop")],
+        });
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rw"]
+        }));
+    });
+    assert!(oci.create().status.success());
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "prestart creating\ncreateRuntime creating\ncreateContainer creating\n"
+    );
+    oci.ok(&["start", &oci.id]);
+    assert!(fs::read_to_string(&log)
+        .unwrap()
+        .ends_with("poststart running\n"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !shared.join("hooks.log").exists() {
+        assert!(Instant::now() < deadline, "startContainer hook did not run");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    oci.ok(&["delete", "--force", &oci.id]);
+    assert!(fs::read_to_string(&log)
+        .unwrap()
+        .ends_with("poststop stopped\n"));
+    oci.assert_gone();
+}
+
+#[test]
+fn a_failing_hook_aborts_create_and_cleans_up() {
+    let oci = Oci::new("hookfail", "exec sleep 100");
+    oci.edit(|c| {
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 4"]}]});
+    });
+    let out = oci.create();
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(err.contains("createRuntime hook 0"), "{err}");
+    assert!(err.contains("nope"), "{err}");
+    oci.assert_gone();
+    let listed = oci.ok(&["list", "-q"]);
+    assert_eq!(listed, "");
+}
+
+#[test]
+fn a_bad_config_fails_create_without_leaving_state() {
+    let oci = Oci::new("badcfg", "true");
+    oci.edit(|c| c["linux"]["intelRdt"] = json!({"closID": "x"}));
+    let out = oci.create();
+    assert!(!out.status.success());
+    assert!(common::stderr(&out).contains("linux.intelRdt"));
+    oci.assert_gone();
+}
+
+#[test]
+fn two_concurrent_starts_exactly_one_wins() {
+    let oci = Oci::new("race", "exec sleep 100");
+    assert!(oci.create().status.success());
+    let a = oci
+        .command(&["start", &oci.id])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = oci
+        .command(&["start", &oci.id])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let results = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let wins = results.iter().filter(|o| o.status.success()).count();
+    assert_eq!(
+        wins,
+        1,
+        "{:?}",
+        results.iter().map(common::stderr).collect::<Vec<_>>()
+    );
+    assert_eq!(oci.status(), "running");
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
+#[test]
+fn pause_and_resume_freeze_the_container() {
+    let oci = Oci::new(
+        "pause",
+        "i=0; while :; do i=$((i+1)); echo $i > /dev/shm/n; sleep 0.02; done",
+    );
+    assert!(oci.create().status.success());
+    oci.ok(&["start", &oci.id]);
+    oci.wait_for_status("running");
+    std::thread::sleep(Duration::from_millis(200));
+    oci.ok(&["pause", &oci.id]);
+    assert_eq!(oci.status(), "paused");
+    // The counter, read from the host through the init's root.
+    let pid = oci.pid();
+    let counter = || fs::read_to_string(format!("/proc/{pid}/root/dev/shm/n")).unwrap();
+    let frozen = counter();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(counter(), frozen, "the loop ran while paused");
+    // exec into a paused container is refused.
+    let refused = oci.cove(&["exec", &oci.id, "true"]);
+    assert!(!refused.status.success());
+    oci.ok(&["resume", &oci.id]);
+    assert_eq!(oci.status(), "running");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_ne!(counter(), frozen, "the loop does not run after resume");
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
+#[test]
+fn update_and_events_see_the_containers_cgroup() {
+    let oci = Oci::new("update", "exec sleep 100");
+    assert!(oci.create().status.success());
+    oci.ok(&["start", &oci.id]);
+    oci.ok(&["update", "--pids-limit", "42", &oci.id]);
+    let pids_max = oci
+        .cgroup_dirs()
+        .into_iter()
+        .map(|d| d.join("pids.max"))
+        .find(|p| p.exists())
+        .expect("a pids.max file");
+    assert_eq!(fs::read_to_string(pids_max).unwrap().trim(), "42");
+    let event: Value = serde_json::from_str(&oci.ok(&["events", "--stats", &oci.id])).unwrap();
+    assert_eq!(event["type"], "stats");
+    assert_eq!(event["id"], oci.id.as_str());
+    assert_eq!(event["data"]["pids"]["limit"], 42);
+    assert!(event["data"]["pids"]["current"].as_u64().unwrap() >= 1);
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
+#[test]
+fn run_in_the_foreground_returns_the_exit_code_and_deletes() {
+    let oci = Oci::new("run", "exit 5");
+    let out = oci.cove(&["run", "--bundle", oci.bundle().to_str().unwrap(), &oci.id]);
+    assert_eq!(out.status.code(), Some(5), "{}", common::stderr(&out));
+    oci.assert_gone();
+}
+
+#[test]
+fn run_detached_keeps_running_until_deleted() {
+    let oci = Oci::new("rund", "exec sleep 100");
+    let out = oci.detaching(&[
+        "run",
+        "--detach",
+        "--bundle",
+        oci.bundle().to_str().unwrap(),
+        &oci.id,
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(oci.status(), "running");
+    let pid = oci.pid();
+    assert!(exe(pid).ends_with("busybox"));
+    oci.ok(&["delete", "--force", &oci.id]);
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "still running: {stat}"
+    );
+    oci.assert_gone();
+}
+
+#[test]
+fn unknown_ids_fail_clearly_and_delete_force_is_quiet() {
+    let oci = Oci::new("unknown", "true");
+    for args in [
+        ["state", "nope"],
+        ["start", "nope"],
+        ["kill", "nope"],
+        ["delete", "nope"],
+    ] {
+        let out = oci.cove(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            common::stderr(&out).contains("container `nope` does not exist"),
+            "{args:?}: {}",
+            common::stderr(&out)
+        );
+    }
+    oci.ok(&["delete", "--force", "nope"]);
+}
