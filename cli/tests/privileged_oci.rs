@@ -217,6 +217,9 @@ fn lifecycle_create_start_kill_delete_leaves_nothing_behind() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(oci.pid(), pid);
+    let listed: Value = serde_json::from_str(&oci.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(listed[0]["id"], oci.id.as_str());
+    assert_eq!(listed[0]["status"], "running");
     // A second start is refused.
     let again = oci.cove(&["start", &oci.id]);
     assert!(!again.status.success());
@@ -413,7 +416,22 @@ fn exec_detach_writes_the_pid_file_and_returns() {
     assert!(exe(pid).ends_with("busybox"), "{:?}", exe(pid));
     let pids: Vec<i32> = serde_json::from_str(&oci.ok(&["ps", "-f", "json", &oci.id])).unwrap();
     assert!(pids.contains(&pid), "{pids:?}");
-    oci.ok(&["delete", "--force", &oci.id]);
+    // kill --all reaches the exec'd process too.
+    oci.ok(&["kill", "--all", &oci.id, "KILL"]);
+    oci.wait_for_status("stopped");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.contains(") Z ") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the exec'd process survived: {stat}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    oci.ok(&["delete", &oci.id]);
     oci.assert_gone();
 }
 

@@ -291,7 +291,14 @@ pub fn events(global: &Global, id: &str, once: bool, interval: &str) -> Result<i
             return Ok(0);
         }
         let stats = lifecycle::open_cgroup(&saved)?.stats()?;
-        println!("{}", event_json::stats_event(id, &stats));
+        let line = format!("{}\n", event_json::stats_event(id, &stats));
+        let mut out = std::io::stdout().lock();
+        match out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => {}
+            // The reader went away (`cove events ID | head -1`): done.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+            Err(e) => return Err(e).context("writing the event"),
+        }
         if once {
             return Ok(0);
         }
