@@ -30,7 +30,7 @@ struct Cli {
     /// Format of the --log file.
     #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
     log_format: LogFormat,
-    /// Print debug messages to stderr.
+    /// Print what cove does (the state root it uses) to stderr.
     #[arg(long, global = true)]
     debug: bool,
     /// Accepted for runc compatibility: `linux.cgroupsPath` in `slice:prefix:name` form is always understood

@@ -179,6 +179,7 @@ fn compare(options: &Options) -> Result<()> {
         fixture.cove(&cove),
         fixture.oci("crun", crun.clone())?,
         fixture.oci("runc", runc.clone())?,
+        fixture.oci(COVE_SAME_BUNDLE, cove.clone())?,
         fixture.cove_no_cgroup(&cove),
         Subject::plain("/bin/true", &["/bin/true"]),
         Subject::plain(
@@ -242,6 +243,9 @@ fn rerun_as_root(options: &Options, cove: &Path) -> Result<()> {
     run(&mut cmd)
 }
 
+/// The name of cove driven like runc and crun, through the same OCI bundle.
+const COVE_SAME_BUNDLE: &str = "cove, OCI bundle";
+
 /// What the reader of the results must know about how the runtimes were run.
 fn notes(fixture: &Fixture, schedule: &Schedule) -> Vec<String> {
     let mut notes = vec![
@@ -256,6 +260,11 @@ fn notes(fixture: &Fixture, schedule: &Schedule) -> Vec<String> {
              default device rules (as root cove always creates one), no memory or pids limit. It shows what \
              the limits cost.",
             fixture::COVE_NO_CGROUP
+        ),
+        format!(
+            "`{COVE_SAME_BUNDLE}` is `cove --root TMP run --bundle DIR ID` on the very bundle runc and crun get \
+             (so, like them, without cove's default capabilities and seccomp filter, which the bundle does not ask \
+             for); `cove` is the equivalent TOML manifest with cove's defaults."
         ),
         "runc and crun run the bundle with `RUNTIME --root TMP run --bundle DIR ID`, a new id per run, \
          cgroup `/cove-bench/oci`; cove runs `cove run cove.toml` (cgroup `cove/cove-bench`)."

@@ -39,7 +39,7 @@ pub struct Global {
     pub log: Option<PathBuf>,
     /// `--log-format`.
     pub log_format: LogFormat,
-    /// `--debug`.
+    /// `--debug`: say on stderr where the state lives.
     pub debug: bool,
 }
 
@@ -50,6 +50,9 @@ impl Global {
             .root
             .clone()
             .unwrap_or_else(|| default_root(nix::unistd::geteuid().as_raw()));
+        if self.debug {
+            eprintln!("cove: debug: state root {}", root.display());
+        }
         StateRoot::new(root)
     }
 
