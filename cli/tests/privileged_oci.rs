@@ -700,3 +700,82 @@ fn unknown_ids_fail_clearly_and_delete_force_is_quiet() {
     }
     oci.ok(&["delete", "--force", "nope"]);
 }
+
+#[test]
+fn rootless_create_start_exec_delete_in_a_user_namespace() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
+    let bundle = dir.path().join("bundle");
+    let runtime_dir = dir.path().join("xdg");
+    for d in [&bundle, &runtime_dir] {
+        fs::create_dir(d).unwrap();
+        std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
+    }
+    let id = format!("oci-rootless-{}", std::process::id());
+    let nobody = |args: &[&str]| {
+        let out = Command::new(COVE)
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(dir.path().join("out")).unwrap())
+            .stderr(fs::File::create(dir.path().join("err")).unwrap())
+            .status()
+            .unwrap();
+        let stdout = fs::read_to_string(dir.path().join("out")).unwrap();
+        let stderr = fs::read_to_string(dir.path().join("err")).unwrap();
+        assert!(out.success(), "cove {args:?} as nobody: {stderr}");
+        stdout
+    };
+    // Deletes the container (as its owner) even when an assertion fails.
+    struct Cleanup<'a>(&'a Path, &'a str);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new(COVE)
+                .args(["delete", "--force", self.1])
+                .uid(65534)
+                .gid(65534)
+                .env("XDG_RUNTIME_DIR", self.0)
+                .output();
+        }
+    }
+    let _cleanup = Cleanup(&runtime_dir, &id);
+    nobody(&["spec", "--rootless", "--bundle", bundle.to_str().unwrap()]);
+    let config = bundle.join("config.json");
+    let mut c: Value = serde_json::from_str(&fs::read_to_string(&config).unwrap()).unwrap();
+    c["root"] = json!({"path": busybox_root(), "readonly": true});
+    c["process"]["terminal"] = json!(false);
+    c["process"]["args"] = json!(["sleep", "100"]);
+    fs::write(&config, serde_json::to_string(&c).unwrap()).unwrap();
+
+    nobody(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert!(runtime_dir
+        .join("cove")
+        .join(&id)
+        .join("state.json")
+        .exists());
+    let state: Value = serde_json::from_str(&nobody(&["state", &id])).unwrap();
+    assert_eq!(state["status"], "created");
+    let pid = state["pid"].as_i64().unwrap();
+    // The caller is root of the container's user namespace, nothing more.
+    let uid_map = fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    assert_eq!(
+        uid_map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "65534", "1"]
+    );
+    nobody(&["start", &id]);
+    let inside = nobody(&[
+        "exec",
+        &id,
+        "--",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map",
+    ]);
+    let fields: Vec<&str> = inside.split_whitespace().collect();
+    assert_eq!(fields, ["0", "0", "65534", "1"], "{inside}");
+    nobody(&["delete", "--force", &id]);
+    assert!(!runtime_dir.join("cove").join(&id).exists());
+}
