@@ -49,6 +49,9 @@ pub struct StartOptions {
     pub want_stats: bool,
     /// Run in the container process once the gate opened, right before exec (OCI `startContainer` hooks).
     pub after_gate: Option<ChildStep>,
+    /// Run in the container process once its mounts are in place, before pivot_root (OCI `createContainer`
+    /// hooks: the container's namespaces, the host's paths).
+    pub before_pivot: Option<ChildStep>,
 }
 
 /// A started container process and its cgroup.
@@ -226,6 +229,7 @@ fn command(
     let new_net_ns = plan.namespaces.is_new(Namespace::Net);
     let terminal = options.console.map(|socket| (socket, p.console_size));
     let umask = p.umask;
+    let before_pivot = options.before_pivot;
     // One copy of the security plan (with its seccomp program) shared by both child-side steps.
     let security = Arc::new(plan.security.clone());
     let (bounding, uid) = (Arc::clone(&security), p.uid);
@@ -251,9 +255,11 @@ fn command(
                 cove_ns::set_domainname(name)
                     .map_err(|e| ChildError::from_error("domainname", &e))?;
             }
-            mount_plan
-                .apply_with(&detached)
-                .map_err(|e| ChildError::new(e.stage(), e.errno(), e.to_string()))?;
+            mount_plan.apply_with_hook(
+                &detached,
+                || before_pivot.map_or(Ok(()), |step| step()),
+                |e| ChildError::new(e.stage(), e.errno(), e.to_string()),
+            )?;
             if let Some((socket, size)) = terminal {
                 attach_new_terminal(&socket, size)?;
             }

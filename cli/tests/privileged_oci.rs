@@ -504,6 +504,7 @@ fn receive_fd(stream: &std::os::unix::net::UnixStream) -> OwnedFd {
 fn hooks_run_in_order_with_the_state_on_stdin() {
     let oci = Oci::new("hooks", "exec sleep 100");
     let log = oci.dir.path().join("hooks.log");
+    let ns_file = oci.dir.path().join("create-container-mnt-ns");
     // Host hooks append their kind and the state's status; the startContainer hook runs inside the
     // container, so it writes into a bind-mounted directory.
     let shared = oci.dir.path().join("shared");
@@ -516,7 +517,8 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
         c["hooks"] = json!({
             "prestart": [host_hook("prestart")],
             "createRuntime": [host_hook("createRuntime")],
-            "createContainer": [host_hook("createContainer")],
+            "createContainer": [host_hook("createContainer"), {"path": "/bin/sh", "args": ["sh", "-c",
+                format!("readlink /proc/self/ns/mnt > {}", ns_file.display())]}],
             "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer >> /shared/hooks.log"]}],
             "poststart": [host_hook("poststart")],
             "poststop": [host_hook("poststop")],
@@ -530,6 +532,13 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
         fs::read_to_string(&log).unwrap(),
         "prestart creating\ncreateRuntime creating\ncreateContainer creating\n"
     );
+    // createContainer ran in the container's mount namespace (with the host's paths still visible).
+    let container_ns = fs::read_link(format!("/proc/{}/ns/mnt", oci.pid())).unwrap();
+    assert_eq!(
+        fs::read_to_string(&ns_file).unwrap().trim(),
+        container_ns.to_str().unwrap()
+    );
+    assert_ne!(fs::read_link("/proc/self/ns/mnt").unwrap(), container_ns);
     oci.ok(&["start", &oci.id]);
     assert!(fs::read_to_string(&log)
         .unwrap()
@@ -548,18 +557,21 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
 
 #[test]
 fn a_failing_hook_aborts_create_and_cleans_up() {
-    let oci = Oci::new("hookfail", "exec sleep 100");
-    oci.edit(|c| {
-        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 4"]}]});
-    });
-    let out = oci.create();
-    assert!(!out.status.success());
-    let err = common::stderr(&out);
-    assert!(err.contains("createRuntime hook 0"), "{err}");
-    assert!(err.contains("nope"), "{err}");
-    oci.assert_gone();
-    let listed = oci.ok(&["list", "-q"]);
-    assert_eq!(listed, "");
+    for kind in ["createRuntime", "createContainer"] {
+        let oci = Oci::new("hookfail", "exec sleep 100");
+        oci.edit(|c| {
+            c["hooks"] =
+                json!({kind: [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 4"]}]});
+        });
+        let out = oci.create();
+        assert!(!out.status.success());
+        let err = common::stderr(&out);
+        assert!(err.contains(&format!("{kind} hook 0")), "{err}");
+        assert!(err.contains("nope"), "{err}");
+        oci.assert_gone();
+        let listed = oci.ok(&["list", "-q"]);
+        assert_eq!(listed, "");
+    }
 }
 
 #[test]

@@ -65,16 +65,38 @@ impl MountPlan {
     /// [`DetachedMounts::open`] on this plan before the clone and idmapped by
     /// [`DetachedMounts::set_idmap`]) with move_mount(2) instead of calling mount(2).
     pub fn apply_with(&self, detached: &DetachedMounts) -> Result<(), RootfsError> {
+        self.apply_with_hook(detached, || Ok(()), |e| e)
+    }
+
+    /// [`apply_with`](MountPlan::apply_with), calling `before_pivot` once every mount is in place and before
+    /// pivot_root (or at the end when the plan has no pivot), while the host's file system is still visible
+    /// at its usual paths: where OCI `createContainer` hooks run. Errors of the plan become `E` through
+    /// `map_err`.
+    pub fn apply_with_hook<E>(
+        &self,
+        detached: &DetachedMounts,
+        before_pivot: impl FnOnce() -> Result<(), E>,
+        map_err: impl Fn(RootfsError) -> E,
+    ) -> Result<(), E> {
         let mut ctx = Ctx {
             root_path: self.root.clone(),
             root: None,
             fresh: Vec::new(),
             detached,
         };
+        let mut hook = Some(before_pivot);
         for step in &self.steps {
-            ctx.apply(&step.kind)?;
+            if matches!(step.kind, StepKind::PivotRoot(_)) {
+                if let Some(hook) = hook.take() {
+                    hook()?;
+                }
+            }
+            ctx.apply(&step.kind).map_err(&map_err)?;
         }
-        Ok(())
+        match hook.take() {
+            Some(hook) => hook(),
+            None => Ok(()),
+        }
     }
 }
 

@@ -183,8 +183,23 @@ fn set_up(
                 .map_err(|e| cove_spawn::ChildError::from_error("startContainer hook", &e))
         }) as run::ChildStep
     });
+    let create_hooks = HookKind::CreateContainer.select(&hooks).to_vec();
+    let create_state = saved.clone();
+    let before_pivot: Option<run::ChildStep> = (!create_hooks.is_empty()).then(|| {
+        Box::new(move || {
+            // Still the host's /proc at /proc: its `self` is this process's pid on the host.
+            let pid = fs::read_link("/proc/self")
+                .ok()
+                .and_then(|p| p.to_str()?.parse().ok())
+                .unwrap_or(0);
+            let state = hook_state(&create_state, "creating", pid);
+            run_hooks(HookKind::CreateContainer, &create_hooks, &state)
+                .map_err(|e| cove_spawn::ChildError::from_error("createContainer hook", &e))
+        }) as run::ChildStep
+    });
     let start_options = StartOptions {
         gate: Some(gate),
+        before_pivot,
         console,
         preserve_fds: options.preserve_fds,
         outlive_parent: true,
@@ -198,11 +213,7 @@ fn set_up(
         start_options,
         |pid| {
             let state = hook_state(&state_for_hooks, "creating", pid.as_raw());
-            for kind in [
-                HookKind::Prestart,
-                HookKind::CreateRuntime,
-                HookKind::CreateContainer,
-            ] {
+            for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
                 run_hooks(kind, kind.select(&hooks), &state)?;
             }
             Ok(())
