@@ -275,7 +275,10 @@ fn command(
 
 /// Child side, after pivot_root: a pty from the container's own devpts, its master sent over the console
 /// socket, its slave made the controlling terminal and stdio.
-fn attach_new_terminal(socket: &ConsoleSocket, size: Option<(u16, u16)>) -> Result<(), ChildError> {
+pub(crate) fn attach_new_terminal(
+    socket: &ConsoleSocket,
+    size: Option<(u16, u16)>,
+) -> Result<(), ChildError> {
     let pty = console::open_pty(size).map_err(|e| ChildError::from_error("terminal", &e))?;
     socket
         .send_master(&pty)

@@ -8,14 +8,15 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use cove_ns::Namespace;
-use cove_spawn::{ChildError, Command, Pid};
+use cove_spawn::{Command, Pid};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{Process, Spec};
 
 use crate::oci::config::lower_process;
-use crate::oci::console::{self, ConsoleSocket};
+use crate::oci::console::ConsoleSocket;
 use crate::oci::lifecycle::{open_cgroup, status};
 use crate::oci::state::{write_atomic, StateRoot, Status};
+use crate::run::attach_new_terminal;
 
 /// `cove exec` options, as runc spells them.
 #[derive(Debug, Clone, Default)]
@@ -95,13 +96,7 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
     command = command
         .setup(move || {
             if let Some(socket) = &terminal {
-                let pty =
-                    console::open_pty(size).map_err(|e| ChildError::from_error("terminal", &e))?;
-                socket
-                    .send_master(&pty)
-                    .map_err(|e| ChildError::from_error("terminal", &e))?;
-                drop(pty.master);
-                console::attach_terminal(pty.slave)?;
+                attach_new_terminal(socket, size)?;
             }
             if let Some(mask) = umask {
                 nix::sys::stat::umask(Mode::from_bits_truncate(mask));
