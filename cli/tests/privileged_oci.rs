@@ -791,3 +791,28 @@ fn rootless_create_start_exec_delete_in_a_user_namespace() {
     nobody(&["delete", "--force", &id]);
     assert!(!runtime_dir.join("cove").join(&id).exists());
 }
+
+#[test]
+fn run_in_the_foreground_forwards_sigterm_to_the_container() {
+    use std::io::{BufRead, BufReader};
+    let oci = Oci::new(
+        "runsig",
+        "trap 'exit 9' TERM; echo ready; while :; do sleep 0.05; done",
+    );
+    let mut run = oci
+        .command(&["run", "--bundle", oci.bundle().to_str().unwrap(), &oci.id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(run.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(9));
+    oci.assert_gone();
+}

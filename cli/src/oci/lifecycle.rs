@@ -113,7 +113,7 @@ fn hook_state(saved: &Saved, status: &str, pid: i32) -> Vec<u8> {
 
 /// `cove create`: sets the container up and leaves its process waiting for `start`.
 pub fn create(root: &StateRoot, id: &str, options: &CreateOptions) -> Result<()> {
-    let mut created = create_container(root, id, options)?;
+    let mut created = create_container(root, id, options, false)?;
     // The process waits at the gate and outlives us (re-parented to the caller's subreaper or init), and so
     // does its cgroup.
     if let Some(cgroup) = created.started.cgroup.take() {
@@ -130,11 +130,18 @@ struct Created {
     hooks: Option<Hooks>,
 }
 
-fn create_container(root: &StateRoot, id: &str, options: &CreateOptions) -> Result<Created> {
+/// `foreground`: this command waits for the container (`run` without `--detach`) and forwards SIGINT, SIGTERM,
+/// SIGHUP and SIGQUIT to it meanwhile.
+fn create_container(
+    root: &StateRoot,
+    id: &str,
+    options: &CreateOptions,
+    foreground: bool,
+) -> Result<Created> {
     let euid = nix::unistd::geteuid().as_raw();
     let bundle = load_bundle(&options.bundle, id, euid)?;
     let container = root.create(id)?;
-    match set_up(&container, &bundle, options) {
+    match set_up(&container, &bundle, options, foreground) {
         Ok((started, saved)) => Ok(Created {
             container,
             started,
@@ -153,6 +160,7 @@ fn set_up(
     container: &Container,
     bundle: &Bundle,
     options: &CreateOptions,
+    foreground: bool,
 ) -> Result<(Started, Saved)> {
     let plan = &bundle.plan;
     let console = console_socket(plan.process.terminal, options.console_socket.as_deref())?;
@@ -203,6 +211,7 @@ fn set_up(
         console,
         preserve_fds: options.preserve_fds,
         outlive_parent: true,
+        forward_signals: foreground,
         after_gate,
         ..StartOptions::default()
     };
@@ -555,7 +564,7 @@ pub fn run_bundle(
     detach: bool,
     keep: bool,
 ) -> Result<i32> {
-    let created = create_container(root, id, options)?;
+    let created = create_container(root, id, options, !detach)?;
     let Created {
         container,
         started,
