@@ -816,3 +816,41 @@ fn run_in_the_foreground_forwards_sigterm_to_the_container() {
     assert_eq!(status.code(), Some(9));
     oci.assert_gone();
 }
+
+#[test]
+fn preserve_fds_passes_the_callers_extra_descriptors() {
+    let oci = Oci::new(
+        "fds",
+        "echo through-fd3 >&3; if [ -e /proc/$$/fd/4 ]; then echo open; else echo closed; fi > /dev/shm/fd4; exec sleep 100",
+    );
+    let file = oci.dir.path().join("fd3.txt");
+    // The caller opens fd 3 itself (as conmon and containerd do) and asks for it to be kept.
+    let script = format!(
+        "exec 3>{file} 4>/dev/null; exec {cove} --root {root} create --preserve-fds 1 --bundle {bundle} {id}",
+        file = file.display(),
+        cove = COVE,
+        root = oci.root().display(),
+        bundle = oci.bundle().display(),
+        id = oci.id
+    );
+    let status = Command::new("/bin/sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    oci.ok(&["start", &oci.id]);
+    let pid = oci.pid();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fs::read_to_string(&file).unwrap_or_default() != "through-fd3\n" {
+        assert!(Instant::now() < deadline, "nothing came through fd 3");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // fd 4 was open in the caller too, but not asked for.
+    let fd4 = fs::read_to_string(format!("/proc/{pid}/root/dev/shm/fd4")).unwrap();
+    assert_eq!(fd4, "closed\n");
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
