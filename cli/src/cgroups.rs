@@ -123,7 +123,8 @@ impl Drop for ContainerCgroup {
     }
 }
 
-fn remove(cgroup: Cgroup) -> Result<()> {
+/// Kills what is left in `cgroup` and removes it.
+pub fn remove(cgroup: Cgroup) -> Result<()> {
     let path = cgroup.path().to_string();
     cgroup
         .kill()

@@ -287,6 +287,17 @@ impl Plan {
     }
 }
 
+/// Whether `id` is a valid container id (and state directory name): 1–128 of `[A-Za-z0-9._-]`, not starting
+/// with `.`. The manifest's `name` and the OCI commands' ids follow the same rule.
+pub fn valid_container_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'))
+}
+
 /// The container id: `name`, or the file's stem; letters, digits, `.`, `_`, `-`.
 fn container_id(c: &mut Checker, file: &Path, name: Option<&Spanned<String>>) -> String {
     let (id, span) = match name {
@@ -298,13 +309,7 @@ fn container_id(c: &mut Checker, file: &Path, name: Option<&Spanned<String>>) ->
             0..0,
         ),
     };
-    let valid = !id.is_empty()
-        && id.len() <= 128
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'));
-    if !valid {
+    if !valid_container_id(&id) {
         c.error(
             span,
             "name",

@@ -240,13 +240,7 @@ fn lower_spec(spec: &Spec, dir: &Path, config: &Path, id: &str, euid: u32) -> Re
 /// The container id, checked as the manifest's name is: 1–128 of `[A-Za-z0-9._-]`, not
 /// starting with `.`.
 fn check_id(id: &str) -> Result<()> {
-    let valid = !id.is_empty()
-        && id.len() <= 128
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'));
-    if valid {
+    if crate::plan::valid_container_id(id) {
         return Ok(());
     }
     Err(ConfigError::invalid(

@@ -453,12 +453,7 @@ fn remove_cgroup(saved: &Saved) -> Result<()> {
         Err(_) if !cgroup_exists(&layout, path) => return Ok(()),
         Err(e) => return Err(e).with_context(|| format!("opening the cgroup {path}")),
     };
-    cgroup
-        .kill()
-        .with_context(|| format!("killing what is left in the cgroup {path}"))?;
-    cgroup
-        .remove()
-        .with_context(|| format!("removing the cgroup {path}"))
+    crate::cgroups::remove(cgroup)
 }
 
 fn cgroup_exists(layout: &Layout, path: &str) -> bool {

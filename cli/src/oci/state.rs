@@ -156,15 +156,10 @@ impl StateRoot {
     }
 }
 
-/// Ids are file names in the state root: no path separators, no dot names.
+/// Ids are file names in the state root: the rule of [`valid_container_id`](crate::plan::valid_container_id)
+/// (no path separators, no dot names).
 fn check_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 1024
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | ':' | '@'));
-    if !ok {
+    if !crate::plan::valid_container_id(id) {
         bail!("`{id}` is not a valid container id");
     }
     Ok(())
