@@ -134,6 +134,7 @@ impl Ctx<'_> {
             StepKind::Mount(m) => self.mount(m),
             StepKind::Symlink { link, to } => self.symlink(link, to),
             StepKind::ReadonlyPath(path) => self.readonly_path(path),
+            StepKind::ReadonlyMount(path) => self.readonly_mount(path),
             StepKind::Mask(path) => self.mask(path),
             StepKind::Device(d) => self.device(d),
             StepKind::Sysctl(s) => s.write(self.root()?),
@@ -385,6 +386,13 @@ impl Ctx<'_> {
         })?;
         drop(fd);
         self.note_mount(path, MountKind::Bind);
+        let top = self.reopen(path)?;
+        let attrs = Attrs::readonly(MsFlags::empty(), true);
+        set_attrs(top.as_fd(), &attrs).map_err(|source| mount_flags_error(&attrs, path, source))
+    }
+
+    /// A mount of this plan made read-only where it is: its root is the path itself, so no bind is needed.
+    fn readonly_mount(&mut self, path: &Path) -> Result<(), RootfsError> {
         let top = self.reopen(path)?;
         let attrs = Attrs::readonly(MsFlags::empty(), true);
         set_attrs(top.as_fd(), &attrs).map_err(|source| mount_flags_error(&attrs, path, source))

@@ -59,6 +59,8 @@ pub(crate) enum StepKind {
     Sysctl(SysctlOp),
     /// Bind a path read-only onto itself (skipped when missing).
     ReadonlyPath(PathBuf),
+    /// Make a mount this plan made read-only, recursively, in place (no new mount).
+    ReadonlyMount(PathBuf),
     /// Hide a path: read-only tmpfs on a directory, `/dev/null` on anything else (skipped when missing).
     Mask(PathBuf),
     /// pivot_root into the root (chroot fallback).
@@ -202,7 +204,14 @@ impl MountPlan {
         );
         steps.extend(sysctls.into_iter().map(StepKind::Sysctl));
         for p in &spec.readonly_paths {
-            steps.push(StepKind::ReadonlyPath(check_path("read-only path", p)?));
+            let p = check_path("read-only path", p)?;
+            let mounted_here = steps
+                .iter()
+                .any(|s| matches!(s, StepKind::Mount(m) if m.target == p));
+            steps.push(match mounted_here {
+                true => StepKind::ReadonlyMount(p),
+                false => StepKind::ReadonlyPath(p),
+            });
         }
         for p in &spec.masked_paths {
             steps.push(StepKind::Mask(check_path("masked path", p)?));
@@ -538,7 +547,10 @@ impl Step {
         match &self.kind {
             StepKind::Mount(m) => Some(&m.target),
             StepKind::Symlink { link, .. } => Some(link),
-            StepKind::HostDir(p) | StepKind::ReadonlyPath(p) | StepKind::Mask(p) => Some(p),
+            StepKind::HostDir(p)
+            | StepKind::ReadonlyPath(p)
+            | StepKind::ReadonlyMount(p)
+            | StepKind::Mask(p) => Some(p),
             StepKind::Device(d) => Some(&d.path),
             StepKind::Sysctl(_)
             | StepKind::RootPropagation(_)
@@ -566,6 +578,9 @@ impl fmt::Display for Step {
             StepKind::Symlink { link, to } => write!(f, "symlink {} -> {}", link.display(), to.display()),
             StepKind::Device(d) => fmt::Display::fmt(d, f),
             StepKind::Sysctl(s) => fmt::Display::fmt(s, f),
+            StepKind::ReadonlyMount(p) => {
+                write!(f, "make the mount on {} read-only (recursive, in place)", p.display())
+            }
             StepKind::ReadonlyPath(p) => {
                 write!(f, "bind {} read-only onto itself (recursive), skipped if missing", p.display())
             }
@@ -635,6 +650,22 @@ mod tests {
 
     fn lines(plan: &MountPlan) -> Vec<String> {
         plan.steps().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_read_only_path_on_a_mount_of_the_plan_is_made_read_only_in_place() {
+        let mut spec = spec();
+        spec.mounts
+            .push(MountSpec::tmpfs("/sys/fs/cgroup", &["mode=755"]));
+        spec.readonly_paths = vec!["/sys/fs/cgroup".into(), "/proc/sys".into()];
+        let plan = MountPlan::build(&spec).unwrap();
+        let lines = lines(&plan);
+        assert!(lines.contains(
+            &"make the mount on /sys/fs/cgroup read-only (recursive, in place)".to_string()
+        ));
+        assert!(lines.contains(
+            &"bind /proc/sys read-only onto itself (recursive), skipped if missing".to_string()
+        ));
     }
 
     #[test]
