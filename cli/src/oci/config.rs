@@ -25,9 +25,8 @@
 //!   required; a new cgroup namespace is created.
 //! - **cgroupsPath**: see [`cgroup_path`]; unset → `None` (`cove/<id>`).
 //! - **`cgroup` mounts** are expanded for the host's layout by [`cgroup_mounts`]; a rootless
-//!   container without a cgroup namespace (it has no cgroup of its own) gets a recursive bind of
-//!   the host's `/sys/fs/cgroup` with the mount's options instead, as podman gives rootless
-//!   containers.
+//!   container (it has no cgroup of its own) gets a recursive bind of the host's `/sys/fs/cgroup`
+//!   with the mount's options instead, as podman gives rootless containers.
 //! - **linux.devices**: created as nodes, and (root containers) allowed `rwm` in the device
 //!   cgroup after the configuration's rules, as runc does.
 //! - **hostname**/**domainname** need the container's own UTS namespace (new or joined, as

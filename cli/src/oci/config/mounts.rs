@@ -57,9 +57,10 @@ pub(super) fn lower_mounts(list: &[Mount], ctx: &MountContext) -> Result<Lowered
         let destination = destination(&field, m.destination())?;
         let options = m.options().clone().unwrap_or_default();
         let specs = match m.typ().as_deref().unwrap_or("") {
-            "cgroup" if !is_bind(m, &options) && ctx.rootless && !ctx.new_cgroupns => {
+            "cgroup" if !is_bind(m, &options) && ctx.rootless => {
                 // No cgroup of its own to show: the host's tree, read-only as given (podman's
-                // rootless mount).
+                // rootless mount). A fresh cgroup2 mount is refused here even in a new cgroup
+                // namespace (EBUSY: the namespace's root is the caller's cgroup, not the container's).
                 vec![bind_of(PathBuf::from(CGROUP_MOUNT), destination, &options)]
             }
             "cgroup" if !is_bind(m, &options) => {
