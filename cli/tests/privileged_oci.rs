@@ -854,3 +854,24 @@ fn preserve_fds_passes_the_callers_extra_descriptors() {
     oci.ok(&["delete", "--force", &oci.id]);
     oci.assert_gone();
 }
+
+#[test]
+fn without_a_capabilities_section_the_container_keeps_what_cove_holds() {
+    let oci = Oci::new("caps", "grep -E '^Cap(Eff|Bnd)' /proc/self/status");
+    oci.edit(|c| {
+        c["process"].as_object_mut().unwrap().remove("capabilities");
+    });
+    let out = oci.cove(&["run", "--bundle", oci.bundle().to_str().unwrap(), &oci.id]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let ours = fs::read_to_string("/proc/self/status").unwrap();
+    for field in ["CapEff:", "CapBnd:"] {
+        let line = |text: &str| {
+            text.lines()
+                .find(|l| l.starts_with(field))
+                .map(|l| l.split_whitespace().nth(1).unwrap().to_owned())
+                .unwrap()
+        };
+        assert_eq!(line(&common::stdout(&out)), line(&ours), "{field}");
+    }
+    oci.assert_gone();
+}

@@ -244,7 +244,7 @@ fn rerun_as_root(options: &Options, cove: &Path) -> Result<()> {
 }
 
 /// The name of cove driven like runc and crun, through the same OCI bundle.
-const COVE_SAME_BUNDLE: &str = "cove, OCI bundle";
+const COVE_SAME_BUNDLE: &str = "cove-oci";
 
 /// What the reader of the results must know about how the runtimes were run.
 fn notes(fixture: &Fixture, schedule: &Schedule) -> Vec<String> {

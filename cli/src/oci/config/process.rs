@@ -141,20 +141,26 @@ pub(super) fn security_plan(
 
 /// The five OCI sets: the bounding set becomes [`SecurityPlan::capabilities`], the other four
 /// [`CapabilitySets`], applied as given. A set that is absent is empty. Without
-/// `process.capabilities` at all nothing is dropped (as runc): every capability in the bounding
-/// set, and uid 0 keeps them all effective and permitted.
+/// `process.capabilities` at all nothing is dropped (as runc): the bounding set cove runs with,
+/// and uid 0 keeps its permitted set, effective.
 fn capabilities(c: Option<&LinuxCapabilities>, uid: u32) -> Result<(CapsHashSet, CapabilitySets)> {
     let Some(c) = c else {
-        let all = caps::all();
+        // What cove itself holds (a host may run it with a reduced bounding set): asking for more
+        // would fail in capset(2).
+        let held = |set| caps::read(None, set).unwrap_or_default();
+        let bounding = held(caps::CapSet::Bounding);
         let sets = match uid {
-            0 => CapabilitySets {
-                effective: all.clone(),
-                permitted: all.clone(),
-                ..Default::default()
-            },
+            0 => {
+                let permitted = held(caps::CapSet::Permitted);
+                CapabilitySets {
+                    effective: permitted.clone(),
+                    permitted,
+                    ..Default::default()
+                }
+            }
             _ => CapabilitySets::default(),
         };
-        return Ok((all, sets));
+        return Ok((bounding, sets));
     };
     let set = |field: &str, s: &Option<Capabilities>| -> Result<CapsHashSet> {
         s.iter().flatten().map(|cap| to_caps(field, cap)).collect()
