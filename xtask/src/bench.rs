@@ -269,8 +269,8 @@ fn notes(fixture: &Fixture, schedule: &Schedule) -> Vec<String> {
         "runc and crun run the bundle with `RUNTIME --root TMP run --bundle DIR ID`, a new id per run, \
          cgroup `/cove-bench/oci`; cove runs `cove run cove.toml` (cgroup `cove/cove-bench`)."
             .to_string(),
-        "The OCI config has no capabilities, rlimits, noNewPrivileges or `/sys/fs/cgroup` mount, because cove \
-         does not do these yet: all runtimes do the same work."
+        "The OCI config has no capabilities, rlimits, noNewPrivileges, seccomp or `/sys/fs/cgroup` mount: \
+         runc, crun and `cove-oci` do the same work on it."
             .to_string(),
     ];
     if fixture.crun_in_private_ns() {
