@@ -210,10 +210,11 @@ pub(crate) fn make_node(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn node(path: &str, kind: DeviceKind, major: u64, minor: u64) -> DeviceNode {
+    /// A node with mode 0o620, owner 1:2 (shared with the plan's tests).
+    pub(crate) fn node(path: &str, kind: DeviceKind, major: u64, minor: u64) -> DeviceNode {
         DeviceNode {
             path: path.into(),
             kind,

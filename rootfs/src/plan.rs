@@ -642,7 +642,8 @@ fn fmt_mount(m: &MountOp, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{DeviceKind, DeviceNode};
+    use crate::device::tests::node;
+    use crate::spec::DeviceKind;
 
     fn spec() -> RootfsSpec {
         RootfsSpec::new(RootSource::Dir("/srv/root".into()))
@@ -930,18 +931,6 @@ mod tests {
             MountPlan::build(&s).unwrap_err().to_string(),
             "mounts[0] (/sys/fs/cgroup): option `bind` does not apply to a cgroup2 mount"
         );
-    }
-
-    fn node(path: &str, kind: DeviceKind, major: u64, minor: u64) -> DeviceNode {
-        DeviceNode {
-            path: path.into(),
-            kind,
-            major,
-            minor,
-            mode: 0o620,
-            uid: 1,
-            gid: 2,
-        }
     }
 
     #[test]
