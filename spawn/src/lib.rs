@@ -29,6 +29,7 @@
 mod child;
 mod command;
 mod error;
+mod handle;
 mod path;
 mod status;
 mod sys;
@@ -37,6 +38,7 @@ mod wire;
 
 pub use command::{Command, HookError};
 pub use error::{ChildError, SpawnError, WireError};
+pub use handle::ProcessHandle;
 pub use path::DEFAULT_PATH;
 pub use status::ExitStatus;
 pub use wait::{Child, FORWARDED_SIGNALS};

@@ -15,7 +15,7 @@ use oci_spec::runtime::{Process, Spec};
 use crate::oci::config::lower_process;
 use crate::oci::console::ConsoleSocket;
 use crate::oci::lifecycle::{open_cgroup, status};
-use crate::oci::state::{write_atomic, StateRoot, Status};
+use crate::oci::state::{process_state, write_atomic, ProcessState, StateRoot, Status};
 use crate::run::attach_new_terminal;
 
 /// `cove exec` options, as runc spells them.
@@ -87,8 +87,10 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
         .preserve_fds(options.preserve_fds)
         .forward_signals(!options.detach)
         .outlive_parent(options.detach);
-    for kind in namespaces_to_join(init)? {
-        command = command.join_namespace(kind, kind.proc_path(init));
+    // Held open until the spawn has joined them: see `pin_namespaces`.
+    let pinned = pin_namespaces(init, saved.pid_start)?;
+    for (kind, file) in &pinned {
+        command = command.join_namespace(*kind, fd_path(file));
     }
     let security = Arc::new(security);
     let (bounding, uid, umask) = (Arc::clone(&security), plan.uid, plan.umask);
@@ -122,6 +124,31 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
         return Ok(0);
     }
     Ok(child.wait().context("waiting for the process")?.code())
+}
+
+/// Opens the namespaces to join, then checks that the init is still the recorded process (its start time):
+/// the open files then belong to the container even if its pid is reused right after. Joining by
+/// `/proc/<pid>/ns/*` paths instead would race with the pid's reuse.
+fn pin_namespaces(init: Pid, start: u64) -> Result<Vec<(Namespace, fs::File)>> {
+    let files = namespaces_to_join(init)?
+        .into_iter()
+        .map(|kind| {
+            let path = kind.proc_path(init);
+            fs::File::open(&path)
+                .map(|f| (kind, f))
+                .with_context(|| format!("opening {}", path.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if process_state(init.as_raw(), start) != ProcessState::Alive {
+        bail!("the container's process {init} exited");
+    }
+    Ok(files)
+}
+
+/// The path through which this process reopens an open file.
+fn fd_path(file: &fs::File) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
 }
 
 /// The namespaces of the container's init that differ from ours, user namespace first (spawn orders them).

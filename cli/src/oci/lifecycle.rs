@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Context, Result};
 use cove_cgroup::{Cgroup, Layout, Signal};
 use cove_rootfs::RootSource;
+use cove_spawn::ProcessHandle;
 use nix::errno::Errno;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
@@ -378,8 +379,22 @@ pub fn kill(root: &StateRoot, id: &str, signal: Signal, all: bool) -> Result<()>
             .signal(signal)
             .with_context(|| format!("sending {signal} to every process of `{id}`"));
     }
-    nix::sys::signal::kill(Pid::from_raw(saved.pid), signal)
+    let Some(init) = pin_init(&saved)? else {
+        bail!("cannot kill container `{id}`: it is not running");
+    };
+    init.signal(signal)
         .with_context(|| format!("sending {signal} to the container's process {}", saved.pid))
+}
+
+/// A pidfd for the container's init once checked to be the recorded process (start time): signals sent
+/// through it cannot reach another process that reuses the pid. `None` when the init has exited.
+fn pin_init(saved: &Saved) -> Result<Option<ProcessHandle>> {
+    let handle = match ProcessHandle::open(Pid::from_raw(saved.pid)) {
+        Ok(handle) => handle,
+        Err(Errno::ESRCH) => return Ok(None),
+        Err(e) => return Err(e).context("opening a pidfd for the container's process"),
+    };
+    Ok((process_state(saved.pid, saved.pid_start) == ProcessState::Alive).then_some(handle))
 }
 
 /// `cove delete`: removes a stopped (or created) container; `force` kills a running one first. With `force`
@@ -424,10 +439,14 @@ fn kill_and_wait(saved: &Saved) -> Result<()> {
             let _ = cgroup.thaw();
             cgroup.kill().context("killing the container's processes")?;
         }
-        Err(_) => match nix::sys::signal::kill(Pid::from_raw(saved.pid), Signal::SIGKILL) {
-            Ok(()) | Err(Errno::ESRCH) => {}
-            Err(e) => return Err(e).context("killing the container's process"),
-        },
+        Err(_) => {
+            if let Some(init) = pin_init(saved)? {
+                match init.signal(Signal::SIGKILL) {
+                    Ok(()) | Err(Errno::ESRCH) => {}
+                    Err(e) => return Err(e).context("killing the container's process"),
+                }
+            }
+        }
     }
     let deadline = Instant::now() + KILL_WAIT;
     while process_state(saved.pid, saved.pid_start) == ProcessState::Alive {
