@@ -65,8 +65,8 @@ mod tests {
 
     #[test]
     fn signals_reach_the_pinned_process_and_fail_once_it_is_reaped() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "exec sleep 30"])
             .spawn()
             .unwrap();
         let handle = ProcessHandle::open(Pid::from_raw(child.id() as i32)).unwrap();
