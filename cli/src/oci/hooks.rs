@@ -28,12 +28,13 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use cove_spawn::{Pid, ProcessHandle};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
@@ -355,7 +356,7 @@ type StepError = (&'static str, io::Error);
 struct Running {
     child: Child,
     reaped: bool,
-    pidfd: Option<OwnedFd>,
+    pidfd: Option<ProcessHandle>,
     stdin: Option<ChildStdin>,
     written: usize,
     stdout: Option<ChildStdout>,
@@ -376,7 +377,9 @@ enum Slot {
 impl Running {
     fn new(mut child: Child) -> Self {
         // ESRCH cannot happen (we have not reaped it); ENOSYS on old kernels: fall back to ticks.
-        let pidfd = sys::pidfd_open(child.id()).ok();
+        let pidfd = libc::pid_t::try_from(child.id())
+            .ok()
+            .and_then(|pid| ProcessHandle::open(Pid::from_raw(pid)).ok());
         Running {
             stdin: child.stdin.take(),
             stdout: child.stdout.take(),
@@ -663,24 +666,4 @@ fn sigpipe() -> SigSet {
     let mut set = SigSet::empty();
     set.add(Signal::SIGPIPE);
     set
-}
-
-/// `pidfd_open(2)`, which nix does not wrap.
-mod sys {
-    use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-
-    use nix::errno::Errno;
-
-    /// A pidfd for our child `pid` (close-on-exec, as pidfds always are).
-    pub(super) fn pidfd_open(pid: u32) -> Result<OwnedFd, Errno> {
-        let pid = libc::pid_t::try_from(pid).map_err(|_| Errno::EINVAL)?;
-        // SAFETY: pidfd_open takes two integers and no pointer; it only creates a descriptor.
-        let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) };
-        if rc < 0 {
-            return Err(Errno::last());
-        }
-        let fd = RawFd::try_from(rc).map_err(|_| Errno::EBADF)?;
-        // SAFETY: the kernel just returned this descriptor to us; nothing else in the process owns it.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
 }
