@@ -247,6 +247,18 @@ impl Cgroup {
         self.set_frozen(true, FREEZE_TIMEOUT)
     }
 
+    /// Whether the cgroup is frozen, or being frozen, by [`freeze`](Cgroup::freeze) (the same freezer: v1
+    /// `freezer.state` FROZEN or FREEZING where mounted, else v2 `cgroup.freeze` = 1).
+    pub fn is_frozen(&self) -> Result<bool> {
+        Ok(match self.freezer()? {
+            Target::V1(dir) => matches!(
+                fsutil::read(dir, "freezer.state", "freezer")?.trim(),
+                "FROZEN" | "FREEZING"
+            ),
+            Target::V2(dir) => fsutil::read(dir, "cgroup.freeze", "cgroup")?.trim() == "1",
+        })
+    }
+
     /// Thaws the cgroup and waits until the kernel reports it thawed.
     pub fn thaw(&self) -> Result<()> {
         self.set_frozen(false, FREEZE_TIMEOUT)

@@ -463,7 +463,9 @@ fn freeze_stops_a_counter_and_thaw_resumes_it() {
     wait_for("the counter to start", Duration::from_secs(5), || {
         read_counter(&counter).trim().parse::<u64>().is_ok()
     });
+    assert!(!cg.is_frozen().unwrap());
     cg.freeze().unwrap();
+    assert!(cg.is_frozen().unwrap());
     let frozen_at = read_counter(&counter);
     sleep(Duration::from_millis(400));
     assert_eq!(
@@ -472,6 +474,7 @@ fn freeze_stops_a_counter_and_thaw_resumes_it() {
         "the counter advanced while frozen"
     );
     cg.thaw().unwrap();
+    assert!(!cg.is_frozen().unwrap());
     wait_for(
         "the counter to advance after thaw",
         Duration::from_secs(5),

@@ -495,21 +495,12 @@ pub fn open_cgroup(saved: &Saved) -> Result<Cgroup> {
     Cgroup::open(&layout, path).with_context(|| format!("opening the cgroup {path}"))
 }
 
-/// Whether the cgroup at `path` is frozen (v2 `cgroup.freeze`, v1 freezer `freezer.state`).
+/// Whether the cgroup at `path` is frozen (an unreadable or missing cgroup counts as not frozen).
 fn is_frozen(path: &str) -> bool {
-    let Ok(layout) = Layout::detect() else {
-        return false;
-    };
-    let Ok(cgroup) = Cgroup::open(&layout, path) else {
-        return false;
-    };
-    if let Some(dir) = cgroup.v1_dir("freezer") {
-        return fs::read_to_string(dir.join("freezer.state"))
-            .is_ok_and(|s| matches!(s.trim(), "FROZEN" | "FREEZING"));
-    }
-    cgroup.v2_dir().is_some_and(|dir| {
-        fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
-    })
+    Layout::detect()
+        .ok()
+        .and_then(|layout| Cgroup::open(&layout, path).ok())
+        .is_some_and(|cgroup| cgroup.is_frozen().unwrap_or(false))
 }
 
 /// `cove pause`: freezes every process of a running container.
