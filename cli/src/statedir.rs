@@ -6,6 +6,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 /// The default state root for the caller.
@@ -43,22 +44,10 @@ impl StateDir {
                     .with_context(|| format!("creating the state directory {}", path.display()))
             }
         }
-        let lock_file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path.join("lock"))
-            .with_context(|| format!("opening {}/lock", path.display()))?;
-        let lock = match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
+        let lock = match lock(&path, FlockArg::LockExclusiveNonblock)? {
             Ok(lock) => lock,
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-                bail!("a container named `{id}` is already running")
-            }
-            Err((_, e)) => {
-                return Err(e).with_context(|| format!("locking {}/lock", path.display()))
-            }
+            Err(Errno::EWOULDBLOCK) => bail!("a container named `{id}` is already running"),
+            Err(e) => return Err(e).with_context(|| format!("locking {}/lock", path.display())),
         };
         Ok(StateDir { path, _lock: lock })
     }
@@ -77,6 +66,20 @@ impl StateDir {
             Err(e) => Err(e).with_context(|| format!("creating {}", dir.display())),
         }
     }
+}
+
+/// Opens (creating it, mode 0600) the lock file `<dir>/lock` and takes `how` on it. The outer error is opening
+/// the file, the inner one the lock (EWOULDBLOCK for a non-blocking lock that is taken).
+pub fn lock(dir: &Path, how: FlockArg) -> Result<Result<Flock<File>, Errno>> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(dir.join("lock"))
+        .with_context(|| format!("opening {}/lock", dir.display()))?;
+    Ok(Flock::lock(file, how).map_err(|(_, e)| e))
 }
 
 impl Drop for StateDir {

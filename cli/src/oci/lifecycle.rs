@@ -400,10 +400,10 @@ fn pin_init(saved: &Saved) -> Result<Option<ProcessHandle>> {
 /// `cove delete`: removes a stopped (or created) container; `force` kills a running one first. With `force`
 /// an unknown id is not an error (engines delete containers whose create failed).
 pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
-    let container = match root.open(id) {
-        Ok(container) => container,
-        Err(e) if force && e.to_string().ends_with("does not exist") => return Ok(()),
-        Err(e) => return Err(e),
+    let container = match root.open_if_exists(id)? {
+        Some(container) => container,
+        None if force => return Ok(()),
+        None => bail!("container `{id}` does not exist"),
     };
     let saved = container.load()?;
     let status = status(&saved);

@@ -18,6 +18,8 @@ use nix::fcntl::{Flock, FlockArg};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
+use crate::statedir;
+
 /// The file holding a container's state.
 const STATE_FILE: &str = "state.json";
 /// The copy of the bundle's config.json (the bundle may change or go away after create).
@@ -138,21 +140,27 @@ impl StateRoot {
 
     /// Opens and locks an existing container (waiting for another command on it to finish).
     pub fn open(&self, id: &str) -> Result<Container> {
+        self.open_if_exists(id)?
+            .ok_or_else(|| anyhow::anyhow!("container `{id}` does not exist"))
+    }
+
+    /// Like [`open`](StateRoot::open), with `None` when there is no such container (also when it was
+    /// deleted while this command waited for the lock).
+    pub fn open_if_exists(&self, id: &str) -> Result<Option<Container>> {
         check_id(id)?;
         let dir = self.path.join(id);
         if !dir.join(STATE_FILE).is_file() {
-            bail!("container `{id}` does not exist");
+            return Ok(None);
         }
         let lock = lock(&dir)?;
-        // Deleted while we waited for the lock.
         if !dir.join(STATE_FILE).is_file() {
-            bail!("container `{id}` does not exist");
+            return Ok(None);
         }
-        Ok(Container {
+        Ok(Some(Container {
             id: id.to_owned(),
             dir,
             _lock: lock,
-        })
+        }))
     }
 }
 
@@ -166,16 +174,7 @@ fn check_id(id: &str) -> Result<()> {
 }
 
 fn lock(dir: &Path) -> Result<Flock<File>> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(dir.join(LOCK_FILE))
-        .with_context(|| format!("opening {}/{LOCK_FILE}", dir.display()))?;
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
+    statedir::lock(dir, FlockArg::LockExclusive)?
         .with_context(|| format!("locking {}/{LOCK_FILE}", dir.display()))
 }
 
