@@ -185,16 +185,16 @@ fn set_up(
     container.save_config(&bundle.spec)?;
     let hooks = bundle.hooks.clone().unwrap_or_default();
     let start_hooks = HookKind::StartContainer.select(&hooks).to_vec();
-    let start_state = hook_state(&saved, "created", 0);
     let after_gate: Option<run::ChildStep> = (!start_hooks.is_empty()).then(|| {
+        let start_state = hook_state(&saved, "created", 0);
         Box::new(move || {
             run_hooks(HookKind::StartContainer, &start_hooks, &start_state)
                 .map_err(|e| cove_spawn::ChildError::from_error("startContainer hook", &e))
         }) as run::ChildStep
     });
     let create_hooks = HookKind::CreateContainer.select(&hooks).to_vec();
-    let create_state = saved.clone();
     let before_pivot: Option<run::ChildStep> = (!create_hooks.is_empty()).then(|| {
+        let create_state = saved.clone();
         Box::new(move || {
             // Still the host's /proc at /proc: its `self` is this process's pid on the host.
             let pid = fs::read_link("/proc/self")
@@ -216,15 +216,16 @@ fn set_up(
         after_gate,
         ..StartOptions::default()
     };
-    let state_for_hooks = saved.clone();
     let started = run::start(
         plan,
         RootSource::Dir(rootfs.clone()),
         start_options,
         |pid| {
-            let state = hook_state(&state_for_hooks, "creating", pid.as_raw());
             for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
-                run_hooks(kind, kind.select(&hooks), &state)?;
+                let list = kind.select(&hooks);
+                if !list.is_empty() {
+                    run_hooks(kind, list, &hook_state(&saved, "creating", pid.as_raw()))?;
+                }
             }
             Ok(())
         },
