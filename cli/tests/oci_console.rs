@@ -1,53 +1,24 @@
 //! The OCI console socket protocol (`cove::oci::console`), end to end without root: a listener plays conmon's
 //! part, a forked child plays the container process.
 
-use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{wait_exit, Received};
 use cove::oci::console::{self, ConsoleError, ConsoleSocket, Pty, MASTER_NAME};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::stat::{fstat, major, minor};
-use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
-
-/// What the console socket's receiver got: the fd and the payload.
-struct Received {
-    master: OwnedFd,
-    payload: Vec<u8>,
-}
 
 /// Accepts one connection on `listener` and receives one fd with its payload, as conmon does.
 fn receive(listener: &UnixListener) -> Received {
     let (conn, _) = listener.accept().expect("accept");
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!(RawFd);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg");
-    let bytes = msg.bytes;
-    let mut fds: Vec<RawFd> = Vec::new();
-    for cmsg in msg.cmsgs().expect("cmsgs") {
-        if let ControlMessageOwned::ScmRights(got) = cmsg {
-            fds.extend(got);
-        }
-    }
-    assert_eq!(fds.len(), 1, "exactly one fd is sent");
-    // SAFETY: the fd was just installed in our table by recvmsg(SCM_RIGHTS); nothing else owns it.
-    let master = unsafe { OwnedFd::from_raw_fd(fds[0]) };
-    Received {
-        master,
-        payload: buf[..bytes].to_vec(),
-    }
+    common::receive_fd(&conn)
 }
 
 fn listen(dir: &Path) -> (UnixListener, std::path::PathBuf) {
@@ -143,25 +114,6 @@ fn child_attach_and_echo(slave: OwnedFd) -> i32 {
 fn is_cloexec_raw(fd: RawFd) -> bool {
     // SAFETY: F_GETFD takes no argument and only reads the descriptor table.
     unsafe { libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC != 0 }
-}
-
-/// Waits for `pid` (at most 10 s, then kills it) and returns its exit code.
-fn wait_exit(pid: Pid) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)).expect("waitpid") {
-            WaitStatus::Exited(_, code) => return code,
-            WaitStatus::StillAlive if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            WaitStatus::StillAlive => {
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-                let _ = waitpid(pid, None);
-                panic!("child {pid} did not exit within 10 s");
-            }
-            other => panic!("child {pid}: {other:?}"),
-        }
-    }
 }
 
 #[test]

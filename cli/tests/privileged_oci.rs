@@ -7,7 +7,7 @@ mod common;
 
 use std::fs;
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -458,7 +458,7 @@ fn console_socket_receives_a_working_pty() {
         .spawn()
         .unwrap();
     let (stream, _) = listener.accept().unwrap();
-    let master = receive_fd(&stream);
+    let master = common::receive_fd(&stream).master;
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "create: {}", common::stderr(&out));
     oci.ok(&["start", &oci.id]);
@@ -474,30 +474,6 @@ fn console_socket_receives_a_working_pty() {
     assert!(text.starts_with("/dev/pts/0"), "{text:?}");
     oci.ok(&["delete", "--force", &oci.id]);
     oci.assert_gone();
-}
-
-/// Receives one fd sent with SCM_RIGHTS.
-fn receive_fd(stream: &std::os::unix::net::UnixStream) -> OwnedFd {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::io::IoSliceMut;
-    use std::os::fd::AsRawFd;
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .unwrap();
-    for cmsg in msg.cmsgs().unwrap() {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // SAFETY: the kernel just installed this fd in our table for us; nothing else owns it.
-            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
-        }
-    }
-    panic!("no fd received");
 }
 
 #[test]

@@ -4,15 +4,16 @@
 
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
+mod common;
+
+use common::wait_exit;
 use cove::oci::console::{self, ConsoleError};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::{fstat, major, minor, stat};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::unistd::{fork, ForkResult};
 
 /// Exit codes of the children, named for the failure messages.
 const STEPS: &[(i32, &str)] = &[
@@ -164,23 +165,4 @@ fn open_pty_refuses_a_slave_that_dev_pts_does_not_name() {
     let pts = dir.path().join("pts");
     std::fs::create_dir(&pts).unwrap();
     assert_success(in_child(|| mismatched_dev(&pts)));
-}
-
-/// Waits for `pid` (at most 10 s, then kills and reaps it) and returns its exit code.
-fn wait_exit(pid: Pid) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)).expect("waitpid") {
-            WaitStatus::Exited(_, code) => return code,
-            WaitStatus::StillAlive if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            WaitStatus::StillAlive => {
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-                let _ = waitpid(pid, None);
-                panic!("child {pid} did not exit within 10 s");
-            }
-            other => panic!("child {pid}: {other:?}"),
-        }
-    }
 }

@@ -1,5 +1,5 @@
-//! Shared harness of the privileged `cove run` tests: a manifest in its own temp dir, run through the real
-//! binary, with checks that the host is left as it was.
+//! Shared harness of the `cove` binary tests: a manifest in its own temp dir, run through the real
+//! binary, with checks that the host is left as it was; and helpers for forked children and the console socket.
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::os::unix::fs::PermissionsExt;
@@ -107,4 +107,60 @@ pub fn busybox_manifest(script: &str, extra: &str) -> String {
         "hostname = \"box\"\n[process]\nargs = [\"/bin/sh\", \"-c\", {script:?}]\n[rootfs]\npath = {:?}\n{extra}",
         busybox_root().display().to_string()
     )
+}
+
+/// What a console socket's receiver got: the fd and the message it came with.
+pub struct Received {
+    pub master: std::os::fd::OwnedFd,
+    pub payload: Vec<u8>,
+}
+
+/// Receives exactly one fd sent with SCM_RIGHTS on `conn`, with its payload, as conmon does.
+pub fn receive_fd(conn: &std::os::unix::net::UnixStream) -> Received {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!(RawFd);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg");
+    let bytes = msg.bytes;
+    let mut fds: Vec<RawFd> = Vec::new();
+    for cmsg in msg.cmsgs().expect("cmsgs") {
+        if let ControlMessageOwned::ScmRights(got) = cmsg {
+            fds.extend(got);
+        }
+    }
+    assert_eq!(fds.len(), 1, "exactly one fd is sent");
+    // SAFETY: the fd was just installed in our table by recvmsg(SCM_RIGHTS); nothing else owns it.
+    let master = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    Received {
+        master,
+        payload: buf[..bytes].to_vec(),
+    }
+}
+
+/// Waits (up to 10 s, then kills it) for a forked test child and returns its exit code.
+pub fn wait_exit(pid: nix::unistd::Pid) -> i32 {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)).expect("waitpid") {
+            WaitStatus::Exited(_, code) => return code,
+            WaitStatus::StillAlive if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            WaitStatus::StillAlive => {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = waitpid(pid, None);
+                panic!("child {pid} did not exit within 10 s");
+            }
+            other => panic!("child {pid}: {other:?}"),
+        }
+    }
 }
