@@ -1,6 +1,7 @@
 //! The container's cgroup: created from the plan's limits, entered before the first instruction, removed at exit.
 
 use std::os::fd::OwnedFd;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use cove_cgroup::{
@@ -10,6 +11,17 @@ use cove_cgroup::{
 
 use crate::plan::Plan;
 use crate::resources::ResourcePlan;
+
+/// The host's cgroup layout, read from `/proc/self/mountinfo` once per `cove` process (creating an OCI
+/// container needs it both to expand the config's `cgroup` mount and to create the cgroup).
+pub fn host_layout() -> Result<Layout, cove_cgroup::CgroupError> {
+    static LAYOUT: OnceLock<Layout> = OnceLock::new();
+    if let Some(layout) = LAYOUT.get() {
+        return Ok(layout.clone());
+    }
+    let layout = Layout::detect()?;
+    Ok(LAYOUT.get_or_init(|| layout).clone())
+}
 
 /// The parent of every container's cgroup.
 pub const CGROUP_PARENT: &str = "cove";
@@ -32,7 +44,7 @@ impl ContainerCgroup {
             );
             return Ok(None);
         }
-        let layout = Layout::detect().context("detecting the cgroup layout")?;
+        let layout = host_layout().context("detecting the cgroup layout")?;
         let mut resources = plan.resources.clone().unwrap_or_default();
         // Every root container gets device rules: with CAP_MKNOD it could otherwise create a node for a host
         // disk and open it.

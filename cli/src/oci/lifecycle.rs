@@ -19,6 +19,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Hooks;
 use serde::Serialize;
 
+use crate::cgroups::host_layout;
 use crate::oci::config::{load_bundle, Bundle};
 use crate::oci::console::ConsoleSocket;
 use crate::oci::hooks::{run_all_hooks, run_hooks, HookKind};
@@ -467,7 +468,7 @@ fn remove_cgroup(saved: &Saved) -> Result<()> {
     let Some(path) = &saved.cgroup_path else {
         return Ok(());
     };
-    let layout = Layout::detect().context("detecting the cgroup layout")?;
+    let layout = host_layout().context("detecting the cgroup layout")?;
     let cgroup = match Cgroup::open(&layout, path) {
         Ok(cgroup) => cgroup,
         Err(_) if !cgroup_exists(&layout, path) => return Ok(()),
@@ -492,13 +493,13 @@ pub fn open_cgroup(saved: &Saved) -> Result<Cgroup> {
             saved.id
         );
     };
-    let layout = Layout::detect().context("detecting the cgroup layout")?;
+    let layout = host_layout().context("detecting the cgroup layout")?;
     Cgroup::open(&layout, path).with_context(|| format!("opening the cgroup {path}"))
 }
 
 /// Whether the cgroup at `path` is frozen (an unreadable or missing cgroup counts as not frozen).
 fn is_frozen(path: &str) -> bool {
-    Layout::detect()
+    host_layout()
         .ok()
         .and_then(|layout| Cgroup::open(&layout, path).ok())
         .is_some_and(|cgroup| cgroup.is_frozen().unwrap_or(false))

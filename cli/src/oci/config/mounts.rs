@@ -86,7 +86,7 @@ pub(super) fn lower_mounts(list: &[Mount], ctx: &MountContext) -> Result<Lowered
 /// The host's cgroup layout, detected on first use.
 fn detect_layout<'a>(cache: &'a mut Option<Layout>, field: &str) -> Result<&'a Layout> {
     if cache.is_none() {
-        let layout = Layout::detect().map_err(|source| ConfigError::CgroupLayout {
+        let layout = crate::cgroups::host_layout().map_err(|source| ConfigError::CgroupLayout {
             file: PathBuf::new(),
             field: field.to_string(),
             source,
