@@ -12,7 +12,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
@@ -43,6 +43,11 @@ impl SelfAttach {
                 })?;
         }
         Ok(())
+    }
+
+    /// The descriptors of the open `tasks` files, which the child writes to (so keeps open).
+    pub fn raw_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
+        self.tasks.iter().map(|(_, file)| file.as_raw_fd())
     }
 
     /// Whether there is nothing to do (no v1 hierarchy: a unified layout).

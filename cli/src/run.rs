@@ -1,6 +1,6 @@
 //! Runs a validated [`Plan`]: state dir, cgroup, clone, child set-up, wait, clean-up.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -52,6 +52,9 @@ pub struct StartOptions {
     /// Run in the container process once its mounts are in place, before pivot_root (OCI `createContainer`
     /// hooks: the container's namespaces, the host's paths).
     pub before_pivot: Option<ChildStep>,
+    /// Descriptors of the caller that the container process must keep open until exec (the exec FIFO's write
+    /// end); every other descriptor of the runtime is closed in it before its set-up.
+    pub keep_fds: Vec<RawFd>,
 }
 
 /// A started container process and its cgroup.
@@ -194,6 +197,9 @@ fn command(
         .preserve_fds(options.preserve_fds)
         .forward_signals(options.forward_signals)
         .outlive_parent(options.outlive_parent);
+    for fd in child_fds(plan, &options, &detached, self_attach.as_ref()) {
+        command = command.keep_fd(fd);
+    }
     if let Some(gate) = options.gate {
         command = command.exec_gate(gate);
     }
@@ -271,6 +277,21 @@ fn command(
             bounding.apply_seccomp_before_user_switch()
         })
         .pre_exec(move || security.apply_before_exec(uid))
+}
+
+/// Every descriptor the child-side steps use (the container process closes all others before its set-up).
+fn child_fds(
+    plan: &Plan,
+    options: &StartOptions,
+    detached: &DetachedMounts,
+    self_attach: Option<&SelfAttach>,
+) -> Vec<RawFd> {
+    let mut fds = options.keep_fds.clone();
+    fds.extend(detached.raw_fds());
+    fds.extend(self_attach.into_iter().flat_map(SelfAttach::raw_fds));
+    fds.extend(options.console.as_ref().map(|c| c.as_fd().as_raw_fd()));
+    fds.extend(plan.security.seccomp.listener_fd());
+    fds
 }
 
 /// Child side, after pivot_root: a pty from the container's own devpts, its master sent over the console

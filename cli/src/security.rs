@@ -14,7 +14,7 @@ use crate::diagnostic::did_you_mean;
 use std::path::{Path, PathBuf};
 
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use cove_seccomp::{Arch, Filter, Profile, SeccompError};
@@ -209,6 +209,11 @@ impl Seccomp {
         connect(sock.as_raw_fd(), &addr).map_err(err)?;
         self.listener = Some((Arc::new(sock), container_id.to_string()));
         Ok(())
+    }
+
+    /// The connection to the listener socket, which the container process uses before exec.
+    pub fn listener_fd(&self) -> Option<RawFd> {
+        self.listener.as_ref().map(|(sock, _)| sock.as_raw_fd())
     }
 
     /// Loads the filter (child side); a listener fd goes to the connected socket.

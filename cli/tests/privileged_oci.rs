@@ -291,7 +291,8 @@ fn the_init_inherits_creates_stdio_and_no_cove_helper_keeps_it() {
         oci.bundle().to_str().unwrap(),
         &oci.id,
     ]);
-    let (reader, writer) = nix::unistd::pipe().unwrap();
+    // Close-on-exec: a concurrent test's child must not inherit it (Command dup2s it onto stderr).
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     create
         .stdout(fs::File::create(&out_file).unwrap())
         .stderr(Stdio::from(writer));
@@ -300,7 +301,15 @@ fn the_init_inherits_creates_stdio_and_no_cove_helper_keeps_it() {
     // Only the container's init holds the pipe's write end now.
     let pid = oci.pid();
     let holders = pipe_writers(&reader);
-    assert_eq!(holders, vec![pid], "processes holding create's stderr");
+    let described: Vec<String> = holders
+        .iter()
+        .map(|p| fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        holders,
+        vec![pid],
+        "processes holding create's stderr: {described:?}"
+    );
     drop(create);
 
     oci.ok(&["start", &oci.id]);

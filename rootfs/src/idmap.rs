@@ -16,7 +16,7 @@
 //! container's root, and a file the container's root creates is stored with uid 0 on disk. On-disk
 //! ids outside the map's *inside* range show as the overflow id (65534).
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -62,6 +62,11 @@ impl DetachedMounts {
             })
             .collect::<Result<_, RootfsError>>()?;
         Ok(DetachedMounts { mounts })
+    }
+
+    /// The descriptors of the detached trees, which the container process attaches (so keeps open).
+    pub fn raw_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
+        self.mounts.iter().map(|m| m.fd.as_raw_fd())
     }
 
     /// Whether the plan has no idmapped mount.

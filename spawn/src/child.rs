@@ -2,7 +2,9 @@
 //!
 //! Order: parent-death signal → close the parent's socket end → join namespaces (user first) → [staged: unshare
 //! the new namespaces, report ready] → wait for go → [fork the final process when a PID namespace needs it] →
-//! setup (caller) → groups/gid/uid → chdir → pre-exec (caller) → signal mask and SIGPIPE → exec.
+//! non-dumpable → new session → close every descriptor the process does not need → setup (caller) →
+//! groups/gid/uid → enter the working directory (inside the root, verified) → pre-exec (caller) → signal mask and
+//! SIGPIPE → exec.
 //! Any failure is sent to the parent as an error record and the process `_exit`s.
 
 use std::convert::Infallible;
@@ -18,10 +20,11 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::socket::MsgFlags;
 use nix::unistd::{Gid, Uid};
 
-use crate::path;
+use crate::fds::{self, Keep};
 use crate::sys::{self, CStringArray};
 use crate::wire::{ToParent, GO};
 use crate::ChildError;
+use crate::{cwd, path};
 
 /// A child-side step supplied by the caller.
 pub(crate) type ChildStep = Box<dyn FnOnce() -> Result<(), ChildError>>;
@@ -74,6 +77,8 @@ pub(crate) struct Release {
     pub(crate) cwd: Option<CString>,
     pub(crate) pre_exec: Option<ChildStep>,
     pub(crate) preserve_fds: Option<u32>,
+    /// Descriptors the caller's steps use: kept open when the others are closed (with `preserve_fds`).
+    pub(crate) keep_fds: Vec<RawFd>,
     pub(crate) sigmask: Option<SigSet>,
     pub(crate) exec: ExecPlan,
     /// Hold before exec until a byte arrives here.
@@ -112,7 +117,7 @@ pub(crate) fn main(ctx: ChildContext) -> Infallible {
     PANIC_REPORT_FD.store(sock.as_raw_fd(), Ordering::Relaxed);
     let result = catch_unwind(AssertUnwindSafe(|| {
         pdeathsig?;
-        run(sock.as_fd(), &joins, staged, release)
+        run(sock.as_fd(), joins, staged, release)
     }));
     conclude(sock.as_fd(), result)
 }
@@ -162,11 +167,13 @@ fn send(sock: BorrowedFd<'_>, msg: &ToParent) {
 
 fn run(
     sock: BorrowedFd<'_>,
-    joins: &[NsFile],
+    joins: Vec<NsFile>,
     staged: Option<Staged>,
     release: Release,
 ) -> Result<Infallible, Stop> {
-    join_namespaces(joins)?;
+    join_namespaces(&joins)?;
+    // Joined: the namespace files are closed here, nothing of the container may reach them.
+    drop(joins);
     if let Some(staged) = &staged {
         unshare(staged.unshare)?;
         send(sock, &ToParent::Ready);
@@ -250,6 +257,15 @@ fn fork_final(sock: BorrowedFd<'_>, clone3: bool, release: Release) -> Result<In
 
 fn after_release(sock: BorrowedFd<'_>, release: Release) -> Result<Infallible, Stop> {
     make_undumpable()?;
+    new_session()?;
+    if let Some(preserved) = release.preserve_fds {
+        let gate = release.gate.as_ref().map(AsRawFd::as_raw_fd);
+        let own = [sock.as_raw_fd()].into_iter().chain(gate);
+        fds::close_all_but(&Keep::new(
+            preserved,
+            own.chain(release.keep_fds.iter().copied()),
+        ))?;
+    }
     if release.become_userns_root {
         sys::set_credentials(&[], 0, 0).map_err(|(stage, errno)| {
             ChildError::from_errno(stage, errno, "become root of the new user namespace")
@@ -263,9 +279,8 @@ fn after_release(sock: BorrowedFd<'_>, release: Release) -> Result<Infallible, S
     if let Some(user) = &release.user {
         switch_user(user)?;
     }
-    if let Some(cwd) = &release.cwd {
-        nix::unistd::chdir(cwd.as_c_str())
-            .map_err(|e| ChildError::from_errno("chdir", e, cwd.to_string_lossy()))?;
+    if let Some(dir) = &release.cwd {
+        cwd::enter(dir)?;
     }
     if let Some(pre_exec) = release.pre_exec {
         pre_exec()?;
@@ -292,6 +307,15 @@ fn after_release(sock: BorrowedFd<'_>, release: Release) -> Result<Infallible, S
     }
     restore_signals(release.sigmask)?;
     Err(exec(&release.exec).into())
+}
+
+/// Makes the process the leader of a new session without a controlling terminal, so that it can never reach the
+/// terminal of the caller's session (`TIOCSTI` keystroke injection into the shell that started the runtime).
+/// A terminal of its own is attached later by the caller's setup (`TIOCSCTTY`), in this session.
+fn new_session() -> Result<(), ChildError> {
+    nix::unistd::setsid()
+        .map(drop)
+        .map_err(|e| ChildError::from_errno("setsid", e, "start a new session"))
 }
 
 fn clear_parent_death_signal() -> Result<(), ChildError> {

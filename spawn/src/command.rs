@@ -2,7 +2,7 @@
 
 use std::ffi::CString;
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -53,6 +53,7 @@ pub struct Command {
     setup: Option<ChildStep>,
     pre_exec: Option<ChildStep>,
     preserve_fds: Option<u32>,
+    keep_fds: Vec<RawFd>,
     forward_signals: bool,
     use_clone3: bool,
     gate: Option<OwnedFd>,
@@ -80,6 +81,7 @@ impl Command {
             setup: None,
             pre_exec: None,
             preserve_fds: None,
+            keep_fds: Vec::new(),
             forward_signals: true,
             use_clone3: true,
             gate: None,
@@ -172,11 +174,22 @@ impl Command {
         self
     }
 
-    /// Lets the program inherit only stdio and the `extra` descriptors 3..3+`extra` (OCI's `preserve-fds`): every
-    /// other descriptor is marked close-on-exec in the child right before exec (one `close_range`). Without this
-    /// call, descriptors that are not close-on-exec are inherited as with `fork`/`exec`.
+    /// Lets the program inherit only stdio and the `extra` descriptors 3..3+`extra` (OCI's `preserve-fds`): right
+    /// after release, before any setup step resolves a path, the child *closes* every other descriptor except
+    /// its sync socket, the [`exec_gate`](Command::exec_gate) and those named with
+    /// [`keep_fd`](Command::keep_fd); right before exec it marks the rest close-on-exec. Without this call,
+    /// nothing is closed and descriptors that are not close-on-exec are inherited as with `fork`/`exec`.
     pub fn preserve_fds(mut self, extra: u32) -> Self {
         self.preserve_fds = Some(extra);
+        self
+    }
+
+    /// A descriptor that a child-side step ([`setup`](Command::setup), [`pre_exec`](Command::pre_exec),
+    /// [`after_gate`](Command::after_gate)) uses or whose owner it drops: with
+    /// [`preserve_fds`](Command::preserve_fds) the child closes every descriptor not kept, so each one a step
+    /// captures must be named here (it should be close-on-exec, or the program inherits it).
+    pub fn keep_fd(mut self, fd: RawFd) -> Self {
+        self.keep_fds.push(fd);
         self
     }
 
@@ -302,6 +315,7 @@ impl Command {
             cwd,
             pre_exec: self.pre_exec,
             preserve_fds: self.preserve_fds,
+            keep_fds: self.keep_fds,
             sigmask: None,
             exec,
             outlive_parent: self.outlive_parent || self.gate.is_some(),
@@ -345,6 +359,7 @@ impl fmt::Debug for Command {
             .field("setup", &self.setup.is_some())
             .field("pre_exec", &self.pre_exec.is_some())
             .field("preserve_fds", &self.preserve_fds)
+            .field("keep_fds", &self.keep_fds)
             .field("forward_signals", &self.forward_signals)
             .field("use_clone3", &self.use_clone3)
             .field("gate", &self.gate)

@@ -28,7 +28,9 @@
 
 mod child;
 mod command;
+mod cwd;
 mod error;
+mod fds;
 mod handle;
 mod path;
 mod status;

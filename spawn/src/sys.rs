@@ -236,6 +236,36 @@ pub(crate) fn cloexec_from(first: RawFd) -> Result<(), Errno> {
     Errno::result(rc).map(drop)
 }
 
+/// `close_range(first, last, 0)`: closes every descriptor numbered `first..=last` (Linux 5.9).
+///
+/// # Safety
+///
+/// No descriptor in the range may be owned by an object this process will still use or drop: the caller
+/// (a container process before exec) closes copies of the runtime's descriptors whose owners live in stack
+/// frames it never returns to, and leaves out every descriptor a later step uses.
+pub(crate) unsafe fn close_range(first: RawFd, last: RawFd) -> Result<(), Errno> {
+    // SAFETY: integers only; the caller guarantees that no owner of a descriptor in the range uses it again.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            last as libc::c_uint,
+            0 as libc::c_uint,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// `close(fd)` of a descriptor number the caller does not own (see [`close_range`]).
+///
+/// # Safety
+///
+/// As for [`close_range`]: no owner of `fd` uses or drops it afterwards.
+pub(crate) unsafe fn close_unowned(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: the caller guarantees that no owner of `fd` uses it again.
+    Errno::result(unsafe { libc::close(fd) }).map(drop)
+}
+
 /// Sets `FD_CLOEXEC` on the descriptor number `fd` (which the caller does not own).
 pub(crate) fn set_cloexec(fd: RawFd) -> Result<(), Errno> {
     // SAFETY: F_SETFD only changes the close-on-exec flag of whatever `fd` names (EBADF if nothing); it neither

@@ -249,11 +249,15 @@ impl AsFd for ConsoleSocket {
 /// Child side, between clone and exec: makes `slave` the calling process's controlling terminal and its
 /// stdin, stdout and stderr.
 ///
-/// Steps: `setsid()`, `ioctl(TIOCSCTTY)` on the slave, `dup2` onto 0, 1 and 2 (the copies are not
+/// Steps: `setsid()` unless the process already leads its session (a cove container process does: cove-spawn
+/// starts a new session for it), `ioctl(TIOCSCTTY)` on the slave, `dup2` onto 0, 1 and 2 (the copies are not
 /// close-on-exec), then closes `slave` unless it already was one of 0, 1, 2 (in which case it stays open, its
 /// close-on-exec flag cleared). Only system calls, no allocation except to build an error.
 pub fn attach_terminal(slave: OwnedFd) -> Result<(), ChildError> {
-    unistd::setsid().map_err(|e| ChildError::from_errno("console", e, "setsid"))?;
+    let leader = unistd::getsid(None).is_ok_and(|sid| sid == unistd::getpid());
+    if !leader {
+        unistd::setsid().map_err(|e| ChildError::from_errno("console", e, "setsid"))?;
+    }
     sys::set_controlling_terminal(slave.as_fd()).map_err(|e| {
         ChildError::from_errno("console", e, "make the pty the controlling terminal")
     })?;

@@ -2,6 +2,7 @@
 //! cgroup, with the container's seccomp filter and the process's own user, capabilities and rlimits.
 
 use std::fs;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -87,6 +88,11 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
         .preserve_fds(options.preserve_fds)
         .forward_signals(!options.detach)
         .outlive_parent(options.detach);
+    // The child closes every other descriptor of this process before its set-up.
+    let kept = terminal.iter().map(|socket| socket.as_fd().as_raw_fd());
+    for fd in kept.chain(security.seccomp.listener_fd()) {
+        command = command.keep_fd(fd);
+    }
     // Held open until the spawn has joined them: see `pin_namespaces`.
     let pinned = pin_namespaces(init, saved.pid_start)?;
     for (kind, file) in &pinned {

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -215,6 +215,7 @@ fn set_up(
         outlive_parent: true,
         forward_signals: foreground,
         after_gate,
+        keep_fds: vec![writer.as_raw_fd()],
         ..StartOptions::default()
     };
     let started = run::start(
