@@ -54,11 +54,26 @@ fn main() {
             ],
         ),
         "exe-of" => exe_of(&arg(1)),
+        // Push a byte into the input of the terminal on stdin (keystroke injection into the caller's shell).
+        "tiocsti" => raw(
+            libc::SYS_ioctl,
+            [0, libc::TIOCSTI as libc::c_long, empty_string()],
+        ),
+        "session" => session(),
         "euid" => format!("{}", nix::unistd::geteuid()),
         "become" => become_user(&args[1..]),
         other => format!("unknown probe `{other}`"),
     };
     println!("{outcome}");
+}
+
+/// `leader` when the process leads its own session (so shares no terminal session with its caller).
+fn session() -> String {
+    match nix::unistd::getsid(None) {
+        Ok(sid) if sid == nix::unistd::getpid() => "leader".into(),
+        Ok(_) => "member".into(),
+        Err(e) => format!("{e:?}"),
+    }
 }
 
 fn errno_of(r: nix::Result<()>) -> String {
@@ -75,8 +90,8 @@ fn empty_string() -> libc::c_long {
 
 /// A raw syscall with three arguments.
 fn raw(nr: libc::c_long, a: [libc::c_long; 3]) -> String {
-    // SAFETY: every probe passes null pointers, zero lengths or a static NUL-terminated string: the kernel
-    // reads no memory of ours beyond them, and a denied call has no effect.
+    // SAFETY: every probe passes null pointers, zero lengths or a static NUL-terminated string (TIOCSTI reads
+    // its one byte): the kernel reads no memory of ours beyond them, and a denied call has no effect.
     let ret = unsafe { libc::syscall(nr, a[0], a[1], a[2]) };
     if ret < 0 {
         format!("{:?}", Errno::last())

@@ -1,0 +1,332 @@
+//! Known container-runtime CVE classes, tried as an attacker would against the real `cove` binary (as root):
+//! a working directory on a descriptor the runtime leaked (CVE-2024-21626, through a manifest, a bundle and
+//! `exec`), runtime descriptors left in a created container's init, and a workload sharing its caller's terminal
+//! session (TIOCSTI keystroke injection). Each test asserts the specific denial and that the host is unchanged.
+#![cfg(feature = "privileged")]
+
+mod common;
+
+use std::fs;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{busybox_root, host_mountinfo, stderr, stdout, COVE};
+use serde_json::{json, Value};
+
+const PROBE: &str = env!("CARGO_BIN_EXE_cove-escape-probe");
+
+/// The working directories an attacker tries: the runtime's descriptors by number, and other magic links.
+fn hostile_cwds() -> Vec<String> {
+    let mut cwds: Vec<String> = (3..=20).map(|fd| format!("/proc/self/fd/{fd}")).collect();
+    cwds.extend(
+        ["/proc/thread-self/fd/4", "/proc/self/cwd", "/proc/1/root"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    cwds
+}
+
+/// A host directory a container that escaped through its cwd would write its marker into.
+struct Target {
+    dir: tempfile::TempDir,
+}
+
+impl Target {
+    fn new() -> Target {
+        Target {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A script that climbs from its cwd to the top and creates `name` in this directory there.
+    fn climb_and_write(&self, name: &str) -> String {
+        let rel = self.dir.path().strip_prefix("/").unwrap().display();
+        format!("cd ../../../../../../../../..; touch ./{rel}/{name}; echo wrote")
+    }
+
+    fn assert_untouched(&self) {
+        let left: Vec<_> = fs::read_dir(self.dir.path()).unwrap().flatten().collect();
+        assert!(left.is_empty(), "a container wrote to the host: {left:?}");
+    }
+}
+
+/// A manifest on a host-backed root with the probe at /probe.
+struct Manifest {
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl Manifest {
+    fn new(test: &str, script: &str, process_extra: &str) -> Manifest {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let name = format!("cve-{test}-{}", std::process::id());
+        let text = format!(
+            "name = \"{name}\"\n[process]\nargs = [\"/bin/sh\", \"-c\", {script:?}]\n{process_extra}\n\
+             [rootfs]\nhost = true\n\
+             [[mounts]]\ntype = \"bind\"\nsource = {PROBE:?}\ntarget = \"/probe\"\noptions = [\"ro\"]\n"
+        );
+        fs::write(dir.path().join("c.toml"), text).unwrap();
+        Manifest { dir, name }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(COVE);
+        c.arg("run")
+            .arg(self.dir.path().join("c.toml"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self) -> Output {
+        let out = self.command().output().unwrap();
+        assert!(!Path::new("/run/cove").join(&self.name).exists());
+        out
+    }
+}
+
+/// The refusal of a hostile working directory, as cove reports it.
+fn assert_cwd_refused(out: &Output, cwd: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(125), "{cwd}: {err}");
+    assert!(
+        err.contains(&format!("chdir: {cwd}")),
+        "{cwd}: not refused at chdir: {err}"
+    );
+    assert!(!stdout(out).contains("wrote"), "{cwd}: the workload ran");
+}
+
+#[test]
+fn a_manifest_cwd_through_a_runtime_fd_is_refused_and_reaches_nothing() {
+    let target = Target::new();
+    let mountinfo = host_mountinfo();
+    for cwd in hostile_cwds() {
+        let script = target.climb_and_write("manifest-hit");
+        let m = Manifest::new("cwd", &script, &format!("cwd = {cwd:?}"));
+        let out = m.run();
+        assert_cwd_refused(&out, &cwd);
+    }
+    target.assert_untouched();
+    assert_eq!(host_mountinfo(), mountinfo);
+}
+
+/// An OCI bundle on the busybox root, and its state root.
+struct Bundle {
+    dir: tempfile::TempDir,
+    id: String,
+}
+
+impl Bundle {
+    fn new(test: &str, script: &str) -> Bundle {
+        let dir = tempfile::tempdir().unwrap();
+        let id = format!("cve-{test}-{}", std::process::id());
+        let bundle = Bundle { dir, id };
+        let out = bundle.cove(&["spec", "--bundle", bundle.path().to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        bundle.edit(|c| {
+            c["root"] = json!({"path": busybox_root(), "readonly": true});
+            c["process"]["terminal"] = json!(false);
+            c["process"]["args"] = json!(["sh", "-c", script]);
+            c["linux"]["cgroupsPath"] = json!(format!("/cove-test/{}", bundle.id));
+        });
+        bundle
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut Value)) {
+        let path = self.path().join("config.json");
+        let mut config: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        f(&mut config);
+        fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(COVE);
+        c.arg("--root").arg(self.path().join("state")).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn cove(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// `create`, with output to files (the init keeps create's stdio open).
+    fn create(&self) -> Output {
+        let (out, err) = (self.path().join("out.txt"), self.path().join("err.txt"));
+        let status = self
+            .command(&["create", "--bundle", self.path().to_str().unwrap(), &self.id])
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: fs::read(&out).unwrap(),
+            stderr: fs::read(&err).unwrap(),
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        let out = self.cove(&["state", &self.id]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let state: Value = serde_json::from_slice(&out.stdout).unwrap();
+        state["pid"].as_i64().unwrap() as i32
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.path().join("state").join(&self.id)
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = self.cove(&["delete", "--force", &self.id]);
+    }
+}
+
+#[test]
+fn a_bundle_cwd_through_a_runtime_fd_is_refused_and_reaches_nothing() {
+    let target = Target::new();
+    for cwd in hostile_cwds() {
+        let bundle = Bundle::new("bundle-cwd", &target.climb_and_write("bundle-hit"));
+        bundle.edit(|c| c["process"]["cwd"] = json!(cwd));
+        let out = bundle.create();
+        assert!(!out.status.success(), "{cwd}: create succeeded");
+        let err = stderr(&out);
+        assert!(err.contains(&format!("chdir: {cwd}")), "{cwd}: {err}");
+        assert!(!bundle.state_dir().exists(), "{cwd}: state left behind");
+    }
+    target.assert_untouched();
+}
+
+#[test]
+fn exec_with_a_cwd_through_a_runtime_fd_is_refused_and_reaches_nothing() {
+    let target = Target::new();
+    let bundle = Bundle::new("exec-cwd", "exec sleep 100");
+    assert!(bundle.create().status.success());
+    let started = bundle.cove(&["start", &bundle.id]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    let script = target.climb_and_write("exec-hit");
+    for cwd in hostile_cwds() {
+        let out = bundle.cove(&["exec", "--cwd", &cwd, &bundle.id, "sh", "-c", &script]);
+        assert!(!out.status.success(), "{cwd}: exec succeeded");
+        let err = stderr(&out);
+        assert!(err.contains(&format!("chdir: {cwd}")), "{cwd}: {err}");
+    }
+    // The same through --process.
+    let process = bundle.path().join("process.json");
+    let cwd = "/proc/self/fd/5";
+    fs::write(
+        &process,
+        json!({"cwd": cwd, "args": ["sh", "-c", script], "user": {"uid": 0, "gid": 0},
+               "env": ["PATH=/bin:/usr/bin"]})
+        .to_string(),
+    )
+    .unwrap();
+    let out = bundle.cove(&["exec", "--process", process.to_str().unwrap(), &bundle.id]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(&format!("chdir: {cwd}")), "{}", stderr(&out));
+    target.assert_untouched();
+}
+
+/// What a descriptor of the waiting init refers to, as `/proc/<pid>/fd/N` shows it.
+fn describe_fds(pid: i32) -> Vec<(i32, String)> {
+    let mut fds: Vec<(i32, String)> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let n: i32 = e.file_name().to_str()?.parse().ok()?;
+            Some((n, fs::read_link(e.path()).ok()?.display().to_string()))
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+#[test]
+fn a_created_init_holds_no_descriptor_of_the_runtime_but_its_fifo_and_sync_socket() {
+    let bundle = Bundle::new("fds", "exec sleep 100");
+    let out = bundle.create();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = bundle.pid();
+    let fifo = bundle.state_dir().join("exec.fifo");
+    assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    // The init waits at the gate, before exec, after every set-up step: what it holds now, it held when its
+    // working directory was entered.
+    let fds = describe_fds(pid);
+    for (n, target) in &fds {
+        if *n <= 2 {
+            continue;
+        }
+        let allowed = Path::new(target) == fifo || target.starts_with("socket:[");
+        assert!(allowed, "the init holds fd {n} -> {target}: {fds:?}");
+    }
+    let fifos = fds.iter().filter(|(_, t)| Path::new(t) == fifo).count();
+    assert_eq!(fifos, 2, "both ends of the exec FIFO: {fds:?}");
+}
+
+#[test]
+fn every_container_process_leads_its_own_session() {
+    let m = Manifest::new("session", "exec /probe session", "");
+    let out = m.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "leader\n");
+
+    let bundle = Bundle::new("session", "exec sleep 100");
+    assert!(bundle.create().status.success());
+    assert!(bundle.cove(&["start", &bundle.id]).status.success());
+    // Fields 1 and 6 of stat: the pid and the session id of the exec'd process itself.
+    let out = bundle.cove(&["exec", &bundle.id, "cut", "-d ", "-f1,6", "/proc/self/stat"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids: Vec<String> = stdout(&out).trim().split(' ').map(str::to_owned).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[0], ids[1], "the exec'd process leads its session");
+    // The init too, seen from the host: its session id is its own pid.
+    let pid = bundle.pid();
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_comm = stat.rsplit_once(')').unwrap().1;
+    let sid: i32 = after_comm.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert_eq!(sid, pid, "the init's session");
+}
+
+/// Makes `tty` the controlling terminal of a new session of the calling (forked) process, as a login shell has.
+fn take_as_controlling_terminal(tty: &impl AsFd) -> std::io::Result<()> {
+    nix::unistd::setsid()?;
+    // SAFETY: TIOCSCTTY takes an integer argument; `tty` is an open descriptor of the forked child.
+    let rc = unsafe { libc::ioctl(tty.as_fd().as_raw_fd(), libc::TIOCSCTTY, 0) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[test]
+fn a_container_cannot_push_keystrokes_into_the_callers_terminal() {
+    // The caller is an interactive shell: cove runs in a session whose controlling terminal is a pty, with the
+    // pty as stdin. The workload tries TIOCSTI on that terminal (enabled here: dev.tty.legacy_tiocsti = 1).
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave: OwnedFd = pty.slave;
+    let m = Manifest::new("tiocsti", "exec /probe tiocsti", "");
+    let mut command = m.command();
+    command.stdin(Stdio::from(slave.try_clone().unwrap()));
+    let tty = slave.try_clone().unwrap();
+    // SAFETY: between fork and exec the closure only calls setsid and ioctl, both async-signal-safe.
+    unsafe {
+        command.pre_exec(move || take_as_controlling_terminal(&tty));
+    }
+    let out = command.output().unwrap();
+    drop(slave);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "EPERM\n",
+        "TIOCSTI from the container into the caller's terminal"
+    );
+}
