@@ -18,6 +18,7 @@ pub mod resources;
 pub mod run;
 pub mod security;
 pub mod statedir;
+pub mod terminal;
 pub mod units;
 
 /// Reads, parses and validates a manifest for a caller with effective uid `euid`.

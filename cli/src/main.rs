@@ -98,6 +98,10 @@ enum Commands {
         /// Bundle runs: keep the container's state after it exits.
         #[arg(long)]
         keep: bool,
+        /// Manifests: give the container a terminal of its own and relay the caller's terminal to it (an
+        /// interactive shell: `cove run -t FILE.toml -- /bin/sh`); same as `process.terminal = true`.
+        #[arg(short, long)]
+        tty: bool,
         /// A manifest file, or the id of a container to run from the bundle.
         target: String,
         /// Manifests: arguments that replace the manifest's args after the program.
@@ -278,11 +282,16 @@ fn dispatch(global: &Global, command: Commands) -> i32 {
             bundle,
             detach,
             keep,
+            tty,
             target,
             args,
         } => {
             if bundle.bundle.is_none() && Path::new(&target).is_file() {
-                return run_manifest(Path::new(&target), RunOptions { args, stats });
+                return run_manifest(Path::new(&target), RunOptions { args, stats, tty });
+            }
+            if tty {
+                eprintln!("cove: error: --tty is for manifests; a bundle sets process.terminal");
+                return RUNTIME_FAILURE;
             }
             global.finish(oci::run(global, &target, &bundle.options(), detach, keep))
         }

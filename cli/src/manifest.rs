@@ -109,6 +109,8 @@ pub struct ProcessSection {
     pub gid: Option<Spanned<u32>>,
     /// Supplementary groups.
     pub additional_gids: Option<Spanned<Vec<u32>>>,
+    /// A terminal of its own (a new pty, relayed to the caller's terminal by `cove run`).
+    pub terminal: Option<Spanned<bool>>,
 }
 
 /// `[rootfs]`

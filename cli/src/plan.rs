@@ -556,7 +556,7 @@ fn process_plan(c: &mut Checker, p: &ProcessSection) -> Option<ProcessPlan> {
             .map(|g| g.get_ref().clone())
             .unwrap_or_default(),
         umask: None,
-        terminal: false,
+        terminal: p.terminal.as_ref().is_some_and(|t| *t.get_ref()),
         console_size: None,
     })
 }

@@ -17,6 +17,7 @@ use crate::oci::console::{self, ConsoleSocket};
 use crate::plan::{Plan, RootChoice};
 use crate::report::{Report, StatsFormat};
 use crate::statedir::{default_root, StateDir};
+use crate::terminal::Relay;
 
 /// How `cove run` was asked to run.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +26,9 @@ pub struct RunOptions {
     pub args: Vec<String>,
     /// Print a resource report when the container exits.
     pub stats: Option<StatsFormat>,
+    /// Give the container a pty of its own and relay the caller's terminal to it (`--tty`; also
+    /// `process.terminal` in the manifest).
+    pub tty: bool,
 }
 
 /// A child-side step handed to the container process.
@@ -72,17 +76,32 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
     let euid = nix::unistd::geteuid().as_raw();
     let state = StateDir::create(&default_root(euid), &plan.id)?;
     let root = root_source(plan, &state)?;
+    let (console, console_receiver) = match options.tty || plan.process.terminal {
+        true => {
+            let (socket, receiver) = ConsoleSocket::pair().context("allocating a terminal")?;
+            (Some(socket), Some(receiver))
+        }
+        false => (None, None),
+    };
     let start_options = StartOptions {
         args: options.args.clone(),
         forward_signals: true,
         want_stats: options.stats.is_some(),
+        console,
         ..StartOptions::default()
     };
     let container = start(plan, root, start_options, |_| Ok(()))?;
-    let status = container
-        .child
-        .wait()
-        .context("waiting for the container")?;
+    let relay = console_receiver
+        .map(|receiver| -> Result<Relay> {
+            let master = console::receive_master(&receiver).context("the container's terminal")?;
+            Relay::start(master)
+        })
+        .transpose()?;
+    let status = container.child.wait();
+    if let Some(relay) = relay {
+        relay.finish();
+    }
+    let status = status.context("waiting for the container")?;
     if let Some(cg) = container.cgroup {
         if let Some(format) = options.stats {
             let report = Report::new(&plan.id, &cg.stats()?, started.elapsed(), status);

@@ -611,3 +611,72 @@ fn landlock_confines_the_workload_to_its_paths() {
         stderr(&out)
     );
 }
+
+/// Makes `tty` the controlling terminal of a new session of the calling (forked) process, as a login shell has.
+fn take_as_controlling_terminal(tty: &std::os::fd::OwnedFd) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    nix::unistd::setsid()?;
+    // SAFETY: TIOCSCTTY takes an integer argument; `tty` is an open descriptor of the forked child.
+    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reads the pty master until `want` shows up (or 10 s pass); returns everything read.
+fn read_until(master: &std::os::fd::OwnedFd, want: &str) -> String {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = String::new();
+    while !seen.contains(want) && std::time::Instant::now() < deadline {
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::from(100u16)).unwrap_or(0) == 0 {
+            continue;
+        }
+        let mut buf = [0u8; 1024];
+        match nix::unistd::read(master.as_fd(), &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    seen
+}
+
+#[test]
+fn tty_gives_the_container_a_terminal_of_its_own_relayed_to_the_callers() {
+    use nix::sys::termios::tcgetattr;
+    // The caller: an interactive shell on a terminal (a pty whose master this test holds).
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let (master, slave) = (pty.master, pty.slave);
+    let before = tcgetattr(&slave).unwrap();
+    let script = "tty; stty size; read line; echo got:$line; exit 3";
+    let case = Case::new(
+        "tty",
+        &busybox_manifest(script, "").replace("[process]\n", "[process]\nterminal = true\n"),
+    );
+    let mut command = case.command();
+    command
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave.try_clone().unwrap()));
+    let tty = slave.try_clone().unwrap();
+    // SAFETY: between fork and exec the closure only calls setsid and ioctl, both async-signal-safe.
+    unsafe {
+        command.pre_exec(move || take_as_controlling_terminal(&tty));
+    }
+    let mut cove = command.spawn().unwrap();
+    // The container's own devpts: its first pty, whatever the host has.
+    let seen = read_until(&master, "/dev/pts/0");
+    assert!(seen.contains("/dev/pts/0"), "{seen:?}");
+    nix::unistd::write(&master, b"hello\r").unwrap();
+    let seen = read_until(&master, "got:hello");
+    assert!(seen.contains("got:hello"), "{seen:?}");
+    assert_eq!(cove.wait().unwrap().code(), Some(3));
+    // The caller's terminal is as it was (cove put it in raw mode while relaying).
+    let after = tcgetattr(&slave).unwrap();
+    assert_eq!(after.local_flags, before.local_flags);
+    assert_eq!(after.input_flags, before.input_flags);
+    assert_eq!(after.output_flags, before.output_flags);
+    case.assert_host_clean();
+}

@@ -161,7 +161,12 @@ impl Bundle {
     fn create(&self) -> Output {
         let (out, err) = (self.path().join("out.txt"), self.path().join("err.txt"));
         let status = self
-            .command(&["create", "--bundle", self.path().to_str().unwrap(), &self.id])
+            .command(&[
+                "create",
+                "--bundle",
+                self.path().to_str().unwrap(),
+                &self.id,
+            ])
             .stdout(fs::File::create(&out).unwrap())
             .stderr(fs::File::create(&err).unwrap())
             .status()
@@ -232,7 +237,11 @@ fn exec_with_a_cwd_through_a_runtime_fd_is_refused_and_reaches_nothing() {
     .unwrap();
     let out = bundle.cove(&["exec", "--process", process.to_str().unwrap(), &bundle.id]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains(&format!("chdir: {cwd}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("chdir: {cwd}")),
+        "{}",
+        stderr(&out)
+    );
     target.assert_untouched();
 }
 
@@ -292,7 +301,12 @@ fn every_container_process_leads_its_own_session() {
     let pid = bundle.pid();
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let after_comm = stat.rsplit_once(')').unwrap().1;
-    let sid: i32 = after_comm.split_whitespace().nth(3).unwrap().parse().unwrap();
+    let sid: i32 = after_comm
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(sid, pid, "the init's session");
 }
 

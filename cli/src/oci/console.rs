@@ -103,6 +103,20 @@ pub enum ConsoleError {
         #[source]
         source: std::io::Error,
     },
+    /// Creating the runtime's own console socket pair failed.
+    #[error("create a console socket pair")]
+    Pair {
+        /// The error of `socketpair(2)`.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Receiving the master fd from the container process failed (or it sent none).
+    #[error("receive the pty master from the container process")]
+    Receive {
+        /// The error of `recvmsg(2)` (`EBADMSG`: a message without exactly one fd).
+        #[source]
+        source: Errno,
+    },
     /// Sending the master fd over the console socket failed.
     #[error("send the pty master over the console socket {}", path.display())]
     Send {
@@ -214,6 +228,17 @@ impl ConsoleSocket {
         })
     }
 
+    /// A connected pair for the runtime itself (`cove run --tty`): the container process sends the master over
+    /// the returned socket, the runtime receives it on the stream with [`receive_master`].
+    pub fn pair() -> Result<(Self, UnixStream), ConsoleError> {
+        let (ours, theirs) = UnixStream::pair().map_err(|source| ConsoleError::Pair { source })?;
+        let socket = ConsoleSocket {
+            stream: theirs,
+            path: PathBuf::from("(cove's own console socket)"),
+        };
+        Ok((socket, ours))
+    }
+
     /// The path it was connected to.
     pub fn path(&self) -> &Path {
         &self.path
@@ -244,6 +269,47 @@ impl AsFd for ConsoleSocket {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.stream.as_fd()
     }
+}
+
+/// Receives the master fd a container process sent with [`ConsoleSocket::send_master`] (close-on-exec).
+pub fn receive_master(stream: &UnixStream) -> Result<OwnedFd, ConsoleError> {
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!(std::os::fd::RawFd);
+    let msg = socket::recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|source| ConsoleError::Receive { source })?;
+    let mut fds = Vec::new();
+    for cmsg in msg
+        .cmsgs()
+        .map_err(|source| ConsoleError::Receive { source })?
+    {
+        if let socket::ControlMessageOwned::ScmRights(received) = cmsg {
+            fds.extend(received);
+        }
+    }
+    // SAFETY: recvmsg(SCM_RIGHTS) just installed these descriptors in this process; nothing else owns them.
+    let mut owned: Vec<OwnedFd> = fds.into_iter().map(|fd| unsafe { sys::own(fd) }).collect();
+    match (owned.pop(), owned.is_empty()) {
+        (Some(master), true) => Ok(master),
+        _ => Err(ConsoleError::Receive {
+            source: Errno::EBADMSG,
+        }),
+    }
+}
+
+/// The window size `(rows, cols)` of the terminal `fd`, or `None` when it is not a terminal.
+pub fn window_size(fd: impl AsFd) -> Option<(u16, u16)> {
+    sys::window_size(fd.as_fd()).ok()
+}
+
+/// Sets the window size `(rows, cols)` of the terminal `fd` (e.g. a pty master).
+pub fn set_window_size(fd: impl AsFd, (rows, cols): (u16, u16)) -> Result<(), Errno> {
+    sys::set_window_size(fd.as_fd(), rows, cols)
 }
 
 /// Child side, between clone and exec: makes `slave` the calling process's controlling terminal and its
@@ -304,6 +370,7 @@ mod sys {
     use nix::fcntl::OFlag;
 
     nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+    nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
     nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
     nix::ioctl_write_int_bad!(tiocgptpeer, libc::TIOCGPTPEER);
 
@@ -313,6 +380,30 @@ mod sys {
         let fd = unsafe { tiocgptpeer(master.as_raw_fd(), flags.bits()) }?;
         // SAFETY: on success the kernel returns a new descriptor that nothing else in the process owns.
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Takes ownership of a descriptor number.
+    ///
+    /// # Safety
+    ///
+    /// `fd` is open and owned by nothing else (e.g. just received with `SCM_RIGHTS`).
+    pub(super) unsafe fn own(fd: std::os::fd::RawFd) -> OwnedFd {
+        // SAFETY: guaranteed by the caller.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    }
+
+    /// `ioctl(fd, TIOCGWINSZ)`: `(rows, cols)`.
+    pub(super) fn window_size(fd: BorrowedFd<'_>) -> Result<(u16, u16), Errno> {
+        let mut size = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: `fd` is a live descriptor for the call's duration (borrowed) and `size` is a `winsize` on our
+        // stack that the kernel writes.
+        unsafe { tiocgwinsz(fd.as_raw_fd(), &mut size) }?;
+        Ok((size.ws_row, size.ws_col))
     }
 
     /// `ioctl(fd, TIOCSWINSZ)`.
