@@ -344,3 +344,30 @@ fn a_container_cannot_push_keystrokes_into_the_callers_terminal() {
         "TIOCSTI from the container into the caller's terminal"
     );
 }
+
+#[test]
+fn exec_passes_only_the_asked_descriptors() {
+    let target = Target::new();
+    let bundle = Bundle::new("exec-fds", "exec sleep 100");
+    assert!(bundle.create().status.success());
+    assert!(bundle.cove(&["start", &bundle.id]).status.success());
+    let file = bundle.path().join("fd3.txt");
+    // The caller holds fd 3 (asked for) and fd 4, a directory of the host (not asked for).
+    let script = format!(
+        "exec 3>{file} 4<{host_dir}; exec {COVE} --root {root} exec --preserve-fds 1 {id} \
+         sh -c 'echo via-fd3 >&3; if [ -e /proc/$$/fd/4 ]; then echo fd4-open; else echo fd4-closed; fi'",
+        file = file.display(),
+        host_dir = target.dir.path().display(),
+        root = bundle.path().join("state").display(),
+        id = bundle.id,
+    );
+    let out = Command::new("/bin/sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "fd4-closed\n");
+    assert_eq!(fs::read_to_string(&file).unwrap(), "via-fd3\n");
+    target.assert_untouched();
+}

@@ -18,6 +18,10 @@ use crate::ChildError;
 /// Makes `dir` the working directory, resolved inside `/`, and checks where it landed.
 pub(crate) fn enter(dir: &CStr) -> Result<(), ChildError> {
     let fail = |errno| ChildError::from_errno("chdir", errno, dir.to_string_lossy());
+    if dir.to_bytes() == b"/" {
+        // The process's root itself (the container's, after pivot_root): nothing to resolve or verify.
+        return nix::unistd::chdir(dir).map_err(fail);
+    }
     match open_in_root(dir) {
         Ok(fd) => nix::unistd::fchdir(&fd).map_err(fail)?,
         Err(Errno::ENOSYS) => nix::unistd::chdir(dir).map_err(fail)?,
