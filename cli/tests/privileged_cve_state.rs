@@ -246,14 +246,18 @@ fn hierarchies() -> Vec<PathBuf> {
         .collect()
 }
 
-/// The directories of cgroup `path` in every hierarchy.
+/// The directories of cgroup `path` that exist now (cove creates it only in the hierarchies it manages).
 fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
-    hierarchies().into_iter().map(|h| h.join(path)).collect()
+    hierarchies()
+        .into_iter()
+        .map(|h| h.join(path))
+        .filter(|d| d.is_dir())
+        .collect()
 }
 
-/// Whether `pid` is listed in cgroup `path` of every hierarchy that has it.
-fn in_cgroup(path: &str, pid: i32) -> bool {
-    cgroup_dirs(path).iter().all(|dir| {
+/// Whether `pid` is listed in every one of `dirs`.
+fn in_cgroup(dirs: &[PathBuf], pid: i32) -> bool {
+    dirs.iter().all(|dir| {
         fs::read_to_string(dir.join("cgroup.procs"))
             .unwrap_or_default()
             .lines()
@@ -280,27 +284,56 @@ fn wait_for_path(path: &Path) {
     }
 }
 
+/// What a created victim looks like, recorded before the attack.
+struct Before {
+    state_json: Vec<u8>,
+    cgroups: Vec<PathBuf>,
+    pid: i32,
+}
+
+impl Before {
+    fn record(victim: &Oci, cgroup: &str) -> Before {
+        let pid = victim.pid();
+        let cgroups = cgroup_dirs(cgroup);
+        assert!(!cgroups.is_empty(), "the victim has no cgroup {cgroup}");
+        assert!(in_cgroup(&cgroups, pid));
+        Before {
+            state_json: fs::read(victim.state_dir().join("state.json")).unwrap(),
+            cgroups,
+            pid,
+        }
+    }
+}
+
 /// Checks the victim is exactly as `create` left it, then that it still starts and runs in its cgroup.
-fn assert_victim_intact(victim: &Oci, state_json: &[u8], cgroup: &str, pid: i32) {
+fn assert_victim_intact(victim: &Oci, before: &Before) {
     assert_eq!(
         fs::read(victim.state_dir().join("state.json")).unwrap(),
-        state_json,
+        before.state_json,
         "the victim's state.json changed"
     );
-    for dir in cgroup_dirs(cgroup) {
+    for dir in &before.cgroups {
         assert!(
             dir.is_dir(),
             "the victim's cgroup {} is gone",
             dir.display()
         );
     }
+    let pid = before.pid;
     assert_eq!(victim.status(), "created");
     assert_eq!(victim.pid(), pid);
     assert!(alive(pid), "the victim's process {pid} died");
+    assert!(
+        in_cgroup(&before.cgroups, pid),
+        "the victim left its cgroup"
+    );
     victim.ok(&["start", &victim.id]);
     victim.wait_for_status("running");
     assert!(alive(pid), "the victim's process {pid} died after start");
-    assert!(in_cgroup(cgroup, pid), "the victim left its cgroup");
+    assert!(
+        in_cgroup(&before.cgroups, pid),
+        "the victim left its cgroup"
+    );
     victim.ok(&["delete", "--force", &victim.id]);
     assert!(!victim.state_dir().exists(), "delete left the state dir");
 }
@@ -313,8 +346,7 @@ fn a_manifest_run_cannot_take_over_a_created_container() {
     let out = victim.create(&[]);
     assert!(out.status.success(), "create: {}", common::stderr(&out));
     let cgroup = format!("cove/{}", victim.id);
-    let state_json = fs::read(victim.state_dir().join("state.json")).unwrap();
-    let pid = victim.pid();
+    let before = Before::record(&victim, &cgroup);
 
     let attacker = ManifestRun::new(&victim.id, "echo took over");
     let out = attacker.run();
@@ -325,7 +357,7 @@ fn a_manifest_run_cannot_take_over_a_created_container() {
         common::stderr(&out)
     );
     assert!(!common::stdout(&out).contains("took over"));
-    assert_victim_intact(&victim, &state_json, &cgroup, pid);
+    assert_victim_intact(&victim, &before);
 }
 
 /// (a, other state root) The victim lives under another `--root`, so the run's state dir is free; its cgroup
@@ -336,8 +368,7 @@ fn a_manifest_run_cannot_adopt_a_cgroup_that_has_processes() {
     let out = victim.create(&[]);
     assert!(out.status.success(), "create: {}", common::stderr(&out));
     let cgroup = format!("cove/{}", victim.id);
-    let state_json = fs::read(victim.state_dir().join("state.json")).unwrap();
-    let pid = victim.pid();
+    let before = Before::record(&victim, &cgroup);
 
     let attacker = ManifestRun::new(&victim.id, "echo took over");
     let out = attacker.run();
@@ -352,7 +383,7 @@ fn a_manifest_run_cannot_adopt_a_cgroup_that_has_processes() {
         !attacker.state_dir().exists(),
         "the refused run left its state dir"
     );
-    assert_victim_intact(&victim, &state_json, &cgroup, pid);
+    assert_victim_intact(&victim, &before);
 }
 
 /// (a, OCI) Two OCI containers naming the same `linux.cgroupsPath`: the second is refused, the first keeps
@@ -362,8 +393,7 @@ fn an_oci_create_cannot_join_another_containers_cgroup() {
     let cgroup = format!("cove-test/cve-shared-{}", std::process::id());
     let victim = Oci::new("sharevictim", "exec sleep 100", Some(&cgroup), true);
     assert!(victim.create(&[]).status.success());
-    let state_json = fs::read(victim.state_dir().join("state.json")).unwrap();
-    let pid = victim.pid();
+    let before = Before::record(&victim, &cgroup);
 
     let attacker = Oci::new("shareattacker", "exec sleep 100", Some(&cgroup), true);
     let out = attacker.create(&[]);
@@ -377,7 +407,7 @@ fn an_oci_create_cannot_join_another_containers_cgroup() {
         !attacker.state_dir().exists(),
         "the refused create left state"
     );
-    assert_victim_intact(&victim, &state_json, &cgroup, pid);
+    assert_victim_intact(&victim, &before);
 }
 
 /// (a, the other way round) An OCI `create` of the id a foreground `cove run` holds is refused, and the run
@@ -567,4 +597,57 @@ fn a_setuid_or_setgid_cove_refuses_to_run() {
     let (_dir, copy) = cove_copy(0o755);
     let out = Command::new(&copy).arg("features").output().unwrap();
     assert!(out.status.success(), "{}", common::stderr(&out));
+}
+
+/// A directory left behind by a `cove run` that died (its lock free, no state.json) is not reclaimed
+/// silently: the next run is refused with a hint, `delete --force` removes it (not while a run holds it),
+/// and then the name runs again.
+#[test]
+fn a_left_behind_run_directory_is_refused_until_deleted() {
+    let name = format!("cve-stale-{}", std::process::id());
+    let run = ManifestRun::new(&name, "echo ran");
+    fs::create_dir_all(run.state_dir()).unwrap();
+    fs::write(run.state_dir().join("lock"), "").unwrap();
+    let out = run.run();
+    assert_eq!(out.status.code(), Some(125), "{}", common::stderr(&out));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains(&format!("a container named `{name}` already exists"))
+            && err.contains(&format!("`cove delete --force {name}` removes it")),
+        "{err}"
+    );
+    assert!(
+        run.state_dir().join("lock").exists(),
+        "the refused run changed the dir"
+    );
+
+    let delete = |id: &str| {
+        Command::new(COVE)
+            .args(["delete", "--force", id])
+            .output()
+            .unwrap()
+    };
+    let out = delete(&name);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(!run.state_dir().exists());
+    let out = run.run();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(common::stdout(&out), "ran\n");
+
+    // While a run holds the name, `delete --force` refuses and the run is unaffected.
+    let mut busy = ManifestRun::new(&name, "echo up; sleep 1; echo done");
+    let index = busy.spawn();
+    let stdout = busy.children[index].stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    assert_eq!(lines.next().unwrap().unwrap(), "up");
+    let out = delete(&name);
+    assert!(
+        !out.status.success(),
+        "delete --force removed a running run's dir"
+    );
+    assert!(common::stderr(&out).contains("in use by another cove process"));
+    assert!(busy.state_dir().join("lock").exists());
+    assert_eq!(lines.next().unwrap().unwrap(), "done");
+    assert!(busy.wait_all()[0].status.success());
+    assert!(!busy.state_dir().exists());
 }
