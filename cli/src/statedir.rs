@@ -7,8 +7,8 @@
 //! temporary name and renamed into place); and clean-up never follows a symlink it finds in a state dir.
 
 use std::fs::{self, File};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -61,8 +61,10 @@ pub fn ensure_root(root: &Path, euid: u32) -> Result<OwnedFd> {
     };
     let fd = open_root(root)?;
     if created {
-        // The exact mode, whatever the umask.
-        nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode))
+        // The exact mode, whatever the umask: through the descriptor's magic link, so it is the directory
+        // just opened (an O_PATH descriptor takes no fchmod).
+        let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        fs::set_permissions(&link, fs::Permissions::from_mode(mode))
             .with_context(|| format!("setting the mode of {}", root.display()))?;
     }
     check_root_stat(root, &fd, euid)?;
@@ -81,9 +83,10 @@ pub fn existing_root(root: &Path, euid: u32) -> Result<Option<OwnedFd>> {
     Ok(Some(fd))
 }
 
-/// Opens a state root without following a symlink at its last component.
+/// Opens a state root without following a symlink at its last component. `O_PATH`: a directory the caller
+/// may not read (another user's) is still inspected, and refused for its owner.
 fn open_root(root: &Path) -> Result<OwnedFd> {
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     match nix::fcntl::open(root, flags, Mode::empty()) {
         Ok(fd) => Ok(fd),
         // O_NOFOLLOW|O_DIRECTORY on a symlink fails with ENOTDIR (or ELOOP): say which it was.
@@ -323,7 +326,7 @@ impl Drop for StateDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+    use std::os::unix::fs::{symlink, MetadataExt};
 
     fn euid() -> u32 {
         nix::unistd::geteuid().as_raw()
@@ -375,13 +378,10 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_root_is_created_private_whatever_the_umask() {
+    fn a_missing_root_is_created_private_and_owned_by_the_caller() {
         let parent = tempfile::tempdir().unwrap();
         let root = parent.path().join("a/cove");
-        let old = nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
-        let fd = ensure_root(&root, euid());
-        nix::sys::stat::umask(old);
-        fd.unwrap();
+        ensure_root(&root, euid()).unwrap();
         let meta = fs::symlink_metadata(&root).unwrap();
         assert_eq!(meta.mode() & 0o7777, root_mode(euid()));
         assert_eq!(meta.uid(), euid());

@@ -651,3 +651,62 @@ fn a_left_behind_run_directory_is_refused_until_deleted() {
     assert!(busy.wait_all()[0].status.success());
     assert!(!busy.state_dir().exists());
 }
+
+/// (f, end to end) Rootless without `$XDG_RUNTIME_DIR` the state root is `$TMPDIR/cove-<uid>`, a name any
+/// user can create first. As uid 65534: a squatted root (another owner, world-writable, a symlink) is
+/// refused by every command; the user's own private root is used.
+#[test]
+fn a_squatted_rootless_state_root_is_refused() {
+    use std::os::unix::process::CommandExt;
+    const NOBODY: u32 = 65534;
+    let tmp = tempfile::tempdir().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let root = tmp.path().join(format!("cove-{NOBODY}"));
+    let nobody = |args: &[&str]| {
+        Command::new(COVE)
+            .args(args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::null())
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .unwrap()
+    };
+    let refused = |why: &str| {
+        for args in [
+            &["list"][..],
+            &["state", "c1"][..],
+            &["delete", "--force", "c1"][..],
+        ] {
+            let out = nobody(args);
+            let err = common::stderr(&out);
+            assert!(!out.status.success(), "{args:?} ran on a squatted root");
+            assert!(
+                err.contains(&format!("refusing the state root {}", root.display()))
+                    && err.contains(why),
+                "{args:?}: {err}"
+            );
+        }
+    };
+
+    // Another user's (root's) directory.
+    fs::create_dir(&root).unwrap();
+    fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).unwrap();
+    refused("owned by uid 0");
+    // The user's, but world-writable.
+    std::os::unix::fs::chown(&root, Some(NOBODY), Some(NOBODY)).unwrap();
+    fs::set_permissions(&root, fs::Permissions::from_mode(0o777)).unwrap();
+    refused("group- or world-writable");
+    // A symlink to a directory of the user's.
+    let real = tmp.path().join("real");
+    fs::rename(&root, &real).unwrap();
+    fs::set_permissions(&real, fs::Permissions::from_mode(0o700)).unwrap();
+    symlink(&real, &root).unwrap();
+    refused("it is a symlink");
+    // The user's own private directory is fine.
+    fs::remove_file(&root).unwrap();
+    fs::rename(&real, &root).unwrap();
+    let out = nobody(&["list", "--quiet"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+}
