@@ -134,8 +134,16 @@ pub fn check_owner_and_mode(root: &Path, uid: u32, mode: u32, euid: u32) -> Resu
 pub fn create_locked(root: &OwnedFd, root_path: &Path, id: &str) -> Result<Option<Flock<File>>> {
     let tmp = format!(".{id}.{}.new", std::process::id());
     let tmp_path = root_path.join(&tmp);
-    nix::sys::stat::mkdirat(root, tmp.as_str(), Mode::from_bits_truncate(0o711))
-        .with_context(|| format!("creating {}", tmp_path.display()))?;
+    let make = || nix::sys::stat::mkdirat(root, tmp.as_str(), Mode::from_bits_truncate(0o711));
+    let made = match make() {
+        // Left by a dead cove that had this pid (a live process's pid is unique): removed, then again.
+        Err(Errno::EEXIST) => {
+            remove_dir_nofollow(&tmp_path)?;
+            make()
+        }
+        other => other,
+    };
+    made.with_context(|| format!("creating {}", tmp_path.display()))?;
     let locked = new_lock(&tmp_path).and_then(|lock| {
         match nix::fcntl::renameat2(root, tmp.as_str(), root, id, RenameFlags::RENAME_NOREPLACE) {
             Ok(()) => Ok(Some(lock)),
@@ -349,6 +357,12 @@ mod tests {
         let again = StateDir::create(root.path(), "c1").unwrap();
         drop(again);
         // Nothing but the root is left (no temporary directories).
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+        // A temporary directory a dead cove with this pid left is replaced.
+        let leftover = root.path().join(format!(".c2.{}.new", std::process::id()));
+        fs::create_dir(&leftover).unwrap();
+        fs::write(leftover.join("lock"), "").unwrap();
+        drop(StateDir::create(root.path(), "c2").unwrap());
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
     }
 
