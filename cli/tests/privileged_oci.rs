@@ -291,7 +291,8 @@ fn the_init_inherits_creates_stdio_and_no_cove_helper_keeps_it() {
         oci.bundle().to_str().unwrap(),
         &oci.id,
     ]);
-    let (reader, writer) = nix::unistd::pipe().unwrap();
+    // CLOEXEC: a process another test thread spawns meanwhile must not inherit the write end.
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     create
         .stdout(fs::File::create(&out_file).unwrap())
         .stderr(Stdio::from(writer));
