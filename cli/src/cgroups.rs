@@ -1,6 +1,9 @@
 //! The container's cgroup: created from the plan's limits, entered before the first instruction, removed at exit.
 
+use std::collections::BTreeSet;
+use std::fs;
 use std::os::fd::OwnedFd;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
@@ -55,6 +58,7 @@ impl ContainerCgroup {
             .cgroup_path
             .clone()
             .unwrap_or_else(|| format!("{CGROUP_PARENT}/{}", plan.id));
+        refuse_occupied(&layout, &path)?;
         let cgroup = Cgroup::create(&layout, &path, &resources)
             .with_context(|| format!("creating the cgroup {path}"))?;
         Ok(Some(ContainerCgroup {
@@ -135,6 +139,56 @@ impl Drop for ContainerCgroup {
     }
 }
 
+/// Refuses a cgroup that already exists with processes in it or below it (another container's, as runc
+/// refuses "container's cgroup is not empty"): adopting it would apply this container's limits to those
+/// processes and kill them when this container ends. An existing empty cgroup is reused.
+fn refuse_occupied(layout: &Layout, path: &str) -> Result<()> {
+    let dirs = layout
+        .hierarchies()
+        .iter()
+        .map(|h| h.mount_point.join(path))
+        .chain(layout.unified_root().map(|r| r.join(path)));
+    let mut pids = BTreeSet::new();
+    for dir in dirs {
+        collect_pids(&dir, &mut pids, 0)
+            .with_context(|| format!("reading the processes of {}", dir.display()))?;
+    }
+    if !pids.is_empty() {
+        anyhow::bail!(
+            "the cgroup {path} already exists and has {} process(es) in it: it belongs to another container",
+            pids.len()
+        );
+    }
+    Ok(())
+}
+
+/// Adds the pids listed in `dir`'s `cgroup.procs` and in every cgroup below it (`dir` missing: none).
+fn collect_pids(dir: &Path, pids: &mut BTreeSet<i32>, depth: u32) -> std::io::Result<()> {
+    // Cgroup trees are shallow; a bound keeps a pathological one from exhausting the stack.
+    const MAX_DEPTH: u32 = 64;
+    let text = match fs::read_to_string(dir.join("cgroup.procs")) {
+        Ok(text) => text,
+        // Gone meanwhile (ENODEV for a cgroup being removed), or never there.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ENODEV) =>
+        {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
+    };
+    pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    if depth >= MAX_DEPTH {
+        return Ok(());
+    }
+    for entry in fs::read_dir(dir)?.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            collect_pids(&entry.path(), pids, depth + 1)?;
+        }
+    }
+    Ok(())
+}
+
 /// Kills what is left in `cgroup` and removes it.
 pub fn remove(cgroup: Cgroup) -> Result<()> {
     let path = cgroup.path().to_string();
@@ -203,5 +257,31 @@ pub fn to_cgroup_resources(r: &ResourcePlan) -> Resources {
                 .collect(),
         },
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cgroup_with_processes_in_it_or_below_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let layout = Layout::unified(root.path());
+        // Missing, then existing and empty: both fine.
+        refuse_occupied(&layout, "cove/c1").unwrap();
+        fs::create_dir_all(root.path().join("cove/c1/sub")).unwrap();
+        fs::write(root.path().join("cove/c1/cgroup.procs"), "").unwrap();
+        fs::write(root.path().join("cove/c1/sub/cgroup.procs"), "").unwrap();
+        refuse_occupied(&layout, "cove/c1").unwrap();
+        // A process in a child cgroup counts: removing the parent would kill it.
+        fs::write(root.path().join("cove/c1/sub/cgroup.procs"), "42\n43\n").unwrap();
+        let err = refuse_occupied(&layout, "cove/c1").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "the cgroup cove/c1 already exists and has 2 process(es) in it: it belongs to another container"
+        );
+        fs::write(root.path().join("cove/cgroup.procs"), "").unwrap();
+        assert!(refuse_occupied(&layout, "cove").is_err());
     }
 }

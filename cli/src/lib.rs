@@ -17,6 +17,7 @@ pub mod report;
 pub mod resources;
 pub mod run;
 pub mod security;
+pub mod setid;
 pub mod statedir;
 pub mod terminal;
 pub mod units;

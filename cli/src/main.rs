@@ -263,6 +263,11 @@ enum Commands {
 }
 
 fn main() -> ExitCode {
+    // Before anything else, arguments included: a set-id cove must not act for its caller.
+    if let Err(e) = cove::setid::check_not_setid() {
+        eprintln!("cove: error: {e:#}");
+        return ExitCode::from(RUNTIME_FAILURE as u8);
+    }
     let cli = Cli::parse();
     let global = Global {
         root: cli.root.clone(),

@@ -280,7 +280,7 @@ fn a_second_container_with_the_same_name_is_refused() {
     assert_eq!(
         stderr(&second),
         format!(
-            "cove: error: a container named `{}` is already running\n",
+            "cove: error: a container named `{}` already exists\n",
             case.name
         )
     );

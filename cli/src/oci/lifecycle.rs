@@ -401,11 +401,15 @@ fn pin_init(saved: &Saved) -> Result<Option<ProcessHandle>> {
 }
 
 /// `cove delete`: removes a stopped (or created) container; `force` kills a running one first. With `force`
-/// an unknown id is not an error (engines delete containers whose create failed).
+/// an unknown id is not an error (engines delete containers whose create failed), and a directory left
+/// behind without a recorded container is removed, as runc does.
 pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     let container = match root.open_if_exists(id)? {
         Some(container) => container,
-        None if force => return Ok(()),
+        None if force => match root.remove_stale(id)? {
+            Some(container) => container,
+            None => return Ok(()),
+        },
         None => bail!("container `{id}` does not exist"),
     };
     let saved = container.load()?;

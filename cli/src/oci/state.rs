@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -88,7 +88,7 @@ pub struct StateRoot {
 }
 
 impl StateRoot {
-    /// The root at `path` (created on demand, mode 0711).
+    /// The root at `path` (created on demand: 0711 as root, else 0700; see [`statedir::ensure_root`]).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         StateRoot { path: path.into() }
     }
@@ -100,6 +100,9 @@ impl StateRoot {
 
     /// The ids of every container, sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
+        if statedir::existing_root(&self.path, euid())?.is_none() {
+            return Ok(Vec::new());
+        }
         let entries = match fs::read_dir(&self.path) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -114,23 +117,16 @@ impl StateRoot {
         Ok(ids)
     }
 
-    /// Creates the directory of a new container and locks it; fails when the id is taken.
+    /// Creates the directory of a new container and locks it; fails when the id is taken (whatever its
+    /// directory holds, as runc: a stale one is removed by `delete --force`). The state root is created
+    /// when missing and refused when it is a symlink, another user's, or writable by others.
     pub fn create(&self, id: &str) -> Result<Container> {
         check_id(id)?;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(&self.path)
-            .with_context(|| format!("creating the state root {}", self.path.display()))?;
+        let root = statedir::ensure_root(&self.path, euid())?;
         let dir = self.path.join(id);
-        match fs::DirBuilder::new().mode(0o711).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                bail!("container `{id}` already exists")
-            }
-            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
-        }
-        let lock = lock(&dir)?;
+        let Some(lock) = statedir::create_locked(&root, &self.path, id)? else {
+            bail!("container `{id}` already exists");
+        };
         Ok(Container {
             id: id.to_owned(),
             dir,
@@ -148,6 +144,9 @@ impl StateRoot {
     /// deleted while this command waited for the lock).
     pub fn open_if_exists(&self, id: &str) -> Result<Option<Container>> {
         check_id(id)?;
+        if statedir::existing_root(&self.path, euid())?.is_none() {
+            return Ok(None);
+        }
         let dir = self.path.join(id);
         if !dir.join(STATE_FILE).is_file() {
             return Ok(None);
@@ -162,6 +161,51 @@ impl StateRoot {
             _lock: lock,
         }))
     }
+}
+
+impl StateRoot {
+    /// Removes the directory of `id` when it records no container (no `state.json`: a `cove run` or a
+    /// `create` that died), as runc's `delete --force` does; never through a symlink. Fails while another
+    /// cove process holds it (a running `cove run`). `Some` when the id turned out to hold a container after
+    /// all (its create finished meanwhile): the caller deletes it as usual.
+    pub fn remove_stale(&self, id: &str) -> Result<Option<Container>> {
+        check_id(id)?;
+        if statedir::existing_root(&self.path, euid())?.is_none() {
+            return Ok(None);
+        }
+        let dir = self.path.join(id);
+        match fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Ok(meta) if !meta.file_type().is_dir() => {
+                return statedir::remove_dir_nofollow(&dir).map(|()| None)
+            }
+            _ => {}
+        }
+        let lock = match statedir::lock(&dir, FlockArg::LockExclusiveNonblock)? {
+            Ok(lock) => lock,
+            Err(nix::errno::Errno::EWOULDBLOCK) => {
+                bail!(
+                    "container `{id}` is in use by another cove process (a `cove run` or a create)"
+                )
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("locking {}/{LOCK_FILE}", dir.display()))
+            }
+        };
+        let container = Container {
+            id: id.to_owned(),
+            dir,
+            _lock: lock,
+        };
+        if fs::symlink_metadata(container.dir.join(STATE_FILE)).is_ok() {
+            return Ok(Some(container));
+        }
+        container.remove().map(|()| None)
+    }
+}
+
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
 }
 
 /// Ids are file names in the state root: the rule of [`valid_container_id`](crate::plan::valid_container_id)
@@ -213,13 +257,13 @@ impl Container {
     /// Writes `state.json` atomically.
     pub fn save(&self, saved: &Saved) -> Result<()> {
         let text = serde_json::to_string(saved).context("encoding the state")?;
-        write_atomic(&self.dir.join(STATE_FILE), text.as_bytes())
+        write_atomic_mode(&self.dir.join(STATE_FILE), text.as_bytes(), 0o600)
     }
 
     /// Keeps a copy of the config the container was created from.
     pub fn save_config(&self, spec: &Spec) -> Result<()> {
         let text = serde_json::to_string(spec).context("encoding the config")?;
-        write_atomic(&self.dir.join(CONFIG_FILE), text.as_bytes())
+        write_atomic_mode(&self.dir.join(CONFIG_FILE), text.as_bytes(), 0o600)
     }
 
     /// The config the container was created from.
@@ -230,39 +274,75 @@ impl Container {
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
-    /// Removes the state directory's files and the directory (never recursively into anything else: it holds
-    /// no mounts, only our own files).
+    /// Removes the state directory: every entry (a symlink someone planted is unlinked, never followed)
+    /// and the directory, relative to a descriptor opened with `O_NOFOLLOW`. Never recursive: it holds no
+    /// mounts, only our own files. The lock is held throughout, so a waiter then finds no state.json.
     pub fn remove(self) -> Result<()> {
-        for name in [STATE_FILE, CONFIG_FILE, EXEC_FIFO] {
-            match fs::remove_file(self.dir.join(name)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("removing {}/{name}", self.dir.display()))
-                }
-            }
-        }
-        // The lock file goes last, while we still hold the lock; a waiter then finds no state.json.
-        let _ = fs::remove_file(self.dir.join(LOCK_FILE));
-        fs::remove_dir(&self.dir).with_context(|| format!("removing {}", self.dir.display()))
+        statedir::remove_dir_nofollow(&self.dir)
     }
 }
 
-/// Writes `data` to `path` through a temporary file and a rename, so readers see the old or the new content.
+/// Writes `data` to `path` (mode 0644, as runc's pid file) through a temporary file and a rename, so readers
+/// see the old or the new content. See [`write_atomic_mode`].
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(data)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    drop(file);
-    fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", tmp.display()))
+    write_atomic_mode(path, data, 0o644)
+}
+
+/// Writes `data` to `path` with `mode` (less the umask) atomically, never through a symlink: the data goes
+/// to a new file of an unpredictable name in the same directory, created with `O_CREAT|O_EXCL|O_NOFOLLOW`,
+/// which is then renamed over `path`. A symlink planted at `path` is replaced, not followed; one planted at
+/// a temporary name makes that attempt fail and another name is tried.
+pub fn write_atomic_mode(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let Some(name) = path.file_name() else {
+        bail!("{} names no file", path.display());
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let (tmp, mut file) = new_temp_file(dir, &name.to_string_lossy(), mode)?;
+    let written = file
+        .write_all(data)
+        .with_context(|| format!("writing {}", tmp.display()))
+        .and_then(|()| {
+            drop(file);
+            fs::rename(&tmp, path)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+        });
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Creates a new file `.<name>.<pid>.<n>.tmp` in `dir` with `O_CREAT|O_EXCL|O_NOFOLLOW`, trying a few
+/// numbers when a name is taken.
+fn new_temp_file(dir: &Path, name: &str, mode: u32) -> Result<(PathBuf, File)> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    let mut last = None;
+    for attempt in 0..16u32 {
+        let tmp = dir.join(format!(
+            ".{name}.{}.{}.tmp",
+            std::process::id(),
+            nanos.wrapping_add(attempt)
+        ));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e).with_context(|| format!("creating {}", tmp.display())),
+        }
+    }
+    Err(last.expect("16 attempts"))
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))
 }
 
 /// Where a process is in its life, from `/proc/<pid>/stat`.
