@@ -300,7 +300,14 @@ fn the_init_inherits_creates_stdio_and_no_cove_helper_keeps_it() {
     assert!(status.success());
     // Only the container's init holds the pipe's write end now.
     let pid = oci.pid();
-    let holders = pipe_writers(&reader);
+    // The intermediate process that forked the init into its PID namespace may still be exiting: "keeps" means
+    // it is still there after a moment.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut holders = pipe_writers(&reader);
+    while holders != vec![pid] && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        holders = pipe_writers(&reader);
+    }
     let described: Vec<String> = holders
         .iter()
         .map(|p| fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
