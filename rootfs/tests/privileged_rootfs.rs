@@ -294,18 +294,78 @@ fn sh(script: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// /dev as the plan builds it.
-fn check_dev(expect_gid5: bool) -> Check {
-    ensure!(mount_at("/dev")?.fstype == "tmpfs", "/dev is not a tmpfs");
-    for d in ["null", "zero", "full", "random", "urandom", "tty"] {
+/// The standard devices: (name, major, minor).
+const STD_DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// The errno of chmod(2) of `path` to `mode` (None: it worked).
+fn chmod_errno(path: &str, mode: u32) -> Option<i32> {
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        nix::sys::stat::Mode::from_bits_truncate(mode),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .err()
+    .map(|e| e as i32)
+}
+
+/// The errno of chown(2) of `path` to `uid` (None: it worked).
+fn chown_errno(path: &str, uid: u32) -> Option<i32> {
+    nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(uid)), None)
+        .err()
+        .map(|e| e as i32)
+}
+
+/// The standard devices: without a user namespace, nodes of the container's own `/dev` tmpfs
+/// (mode 0666, root's), never mounts of the host's; in one, read-only binds of the host's nodes
+/// that refuse chmod and chown but still read and write.
+fn check_std_devices(user_ns: bool) -> Check {
+    let dev = fs::metadata("/dev").map_err(|e| format!("/dev: {e}"))?;
+    for (d, major, minor) in STD_DEVICES {
         let p = format!("/dev/{d}");
         let meta = fs::metadata(&p).map_err(|e| format!("{p}: {e}"))?;
         ensure!(
-            meta.file_type().is_char_device(),
-            "{p} is not a char device"
+            meta.file_type().is_char_device() && meta.rdev() == makedev(major, minor),
+            "{p} is not the char device {major}:{minor}"
         );
-        ensure!(mount_at(&p).is_ok(), "{p} is not a bind mount");
+        if user_ns {
+            let m = mount_at(&p)?;
+            for opt in ["ro", "nosuid", "noexec"] {
+                ensure!(has_option(&m.options, opt), "{p} is not {opt}: {m:?}");
+            }
+            ensure!(!has_option(&m.options, "nodev"), "{p} is nodev: {m:?}");
+            ensure!(
+                chmod_errno(&p, 0o600) == Some(libc::EROFS),
+                "chmod {p} worked"
+            );
+            ensure!(chown_errno(&p, 0) == Some(libc::EROFS), "chown {p} worked");
+        } else {
+            ensure!(mount_at(&p).is_err(), "{p} is a mount (the host's node?)");
+            ensure!(meta.dev() == dev.dev(), "{p} is not in the /dev tmpfs");
+            ensure!(
+                meta.mode() & 0o7777 == 0o666 && (meta.uid(), meta.gid()) == (0, 0),
+                "{p}: mode {:o} owner {}:{}",
+                meta.mode(),
+                meta.uid(),
+                meta.gid()
+            );
+        }
     }
+    Ok(())
+}
+
+/// /dev as the plan builds it.
+fn check_dev(expect_gid5: bool) -> Check {
+    ensure!(mount_at("/dev")?.fstype == "tmpfs", "/dev is not a tmpfs");
+    // devpts' gid=5 is left out exactly in a user namespace.
+    check_std_devices(!expect_gid5)?;
     fs::write("/dev/null", "discarded").map_err(|e| format!("write /dev/null: {e}"))?;
     ensure!(
         fs::read("/dev/null").map_err(|e| e.to_string())?.is_empty(),
@@ -411,15 +471,9 @@ fn dir_root_gets_proc_sys_dev_and_loses_the_old_root() {
         let mut expected = vec![
             "/",
             "/dev",
-            "/dev/full",
             "/dev/mqueue",
-            "/dev/null",
             "/dev/pts",
-            "/dev/random",
             "/dev/shm",
-            "/dev/tty",
-            "/dev/urandom",
-            "/dev/zero",
             "/proc",
             "/sys",
             "/tmp",
@@ -1058,7 +1112,7 @@ fn device_nodes_are_made_with_type_number_mode_and_owner() {
     let devices = vec![
         node("/dev/mynull", DeviceKind::Char, (1, 3), 0o620, (1, 2)),
         node("/dev/fifos/myfifo", DeviceKind::Fifo, (0, 0), 0o640, (3, 4)),
-        // Replaces the standard bind of the host's /dev/zero.
+        // Replaces the standard /dev/zero node.
         node("/dev/zero", DeviceKind::Char, (1, 5), 0o666, (0, 0)),
         // Outside /dev: in the root directory itself, its parents created.
         node("/opt/nodes/null2", DeviceKind::Char, (1, 3), 0o2750, (5, 6)),
@@ -1073,13 +1127,11 @@ fn device_nodes_are_made_with_type_number_mode_and_owner() {
         for d in &devices {
             check_node(d)?;
         }
+        ensure!(mount_at("/dev/zero").is_err(), "/dev/zero is a mount");
+        let null = fs::metadata("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
         ensure!(
-            mount_at("/dev/zero").is_err(),
-            "/dev/zero is still the host's bind"
-        );
-        ensure!(
-            mount_at("/dev/null").is_ok(),
-            "the standard /dev/null bind is gone"
+            null.rdev() == makedev(1, 3) && null.mode() & 0o7777 == 0o666,
+            "the standard /dev/null node is gone"
         );
         fs::write("/dev/mynull", "discarded").map_err(|e| format!("write /dev/mynull: {e}"))?;
         ensure!(
