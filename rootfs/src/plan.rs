@@ -329,7 +329,7 @@ fn push_dev_steps(
             DEVICES
                 .iter()
                 .map(|d| standard_device(*d, spec.in_user_ns))
-                .filter(|s| s.target().is_some_and(|t| kept(t))),
+                .filter(|s| s.target().is_some_and(&kept)),
         );
     }
     let pts_data = if spec.in_user_ns {

@@ -8,7 +8,7 @@
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
+use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -1321,4 +1321,120 @@ fn a_failing_sysctl_names_the_key_and_errno() {
         })
         .unwrap();
     }
+}
+
+// --- the host's device nodes are out of reach ---------------------------------------------------
+
+/// Fresh char nodes `zero` (1:5) and `null` (1:3), mode 0666, in a temp dir: stand-ins for the
+/// host's nodes, bound over `/dev/zero` and `/dev/null` in the test's private mount namespace so
+/// an attack that works changes them, never the real host's.
+fn decoy_nodes() -> (tempfile::TempDir, [PathBuf; 2]) {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = [("zero", 5), ("null", 3)].map(|(name, minor)| {
+        let p = dir.path().join(name);
+        nix::sys::stat::mknod(
+            &p,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            makedev(1, minor),
+        )
+        .unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o666)).unwrap();
+        p
+    });
+    (dir, nodes)
+}
+
+/// Binds the decoys over the namespace's `/dev/zero` and `/dev/null` (in the private namespace
+/// of the container child: the host never sees it).
+fn bind_decoys(nodes: &[PathBuf; 2]) -> Check {
+    for (node, on) in nodes.iter().zip(["/dev/zero", "/dev/null"]) {
+        mount(Some(node), on, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(|e| format!("bind the decoy over {on}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// (mode, uid, gid, ctime) of a file.
+fn owner_mode_ctime(p: &Path) -> (u32, u32, u32, i64, i64) {
+    let m = fs::metadata(p).unwrap();
+    (m.mode(), m.uid(), m.gid(), m.ctime(), m.ctime_nsec())
+}
+
+/// The attack: chmod and chown the standard devices and a masked file from inside.
+fn attack_nodes() -> Vec<(String, Option<i32>)> {
+    let mut got = Vec::new();
+    for p in ["/dev/zero", "/dev/null", "/proc/keys", "/proc/kcore"] {
+        if !Path::new(p).exists() {
+            continue;
+        }
+        got.push((format!("chmod {p}"), chmod_errno(p, 0o600)));
+        got.push((format!("chown {p}"), chown_errno(p, 65534)));
+    }
+    got
+}
+
+fn host_nodes_stay(user_ns: bool) {
+    let (_dir, root) = busybox_rootfs();
+    let (_decoys_dir, decoys) = decoy_nodes();
+    let before = decoys.clone().map(|d| owner_mode_ctime(&d));
+    let real_before = ["/dev/zero", "/dev/null"].map(|d| owner_mode_ctime(Path::new(d)));
+    let decoy_ids = decoys.clone().map(|d| {
+        let m = fs::metadata(d).unwrap();
+        (m.dev(), m.ino())
+    });
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.new_pid_ns = true;
+    spec.in_user_ns = user_ns;
+    spec.masked_paths = RootfsSpec::DEFAULT_MASKED_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    let ns = Namespaces {
+        user: user_ns,
+        ..PLAIN
+    };
+    in_container(ns, || {
+        bind_decoys(&decoys)?;
+        apply(&spec)?;
+        for (p, (dev, ino)) in ["/dev/zero", "/dev/null"].iter().zip(decoy_ids) {
+            let m = fs::metadata(p).map_err(|e| format!("{p}: {e}"))?;
+            ensure!(
+                user_ns == ((m.dev(), m.ino()) == (dev, ino)),
+                "{p} inside is {}the host's node",
+                if user_ns { "not " } else { "" }
+            );
+        }
+        for (what, errno) in attack_nodes() {
+            // Masked files and (in a user namespace) the host's nodes are read-only mounts;
+            // without one the standard nodes are the container's own, free to change.
+            let own_node = !user_ns && what.contains("/dev/");
+            let want = if own_node { None } else { Some(libc::EROFS) };
+            ensure!(errno == want, "{what}: {errno:?}, expected {want:?}");
+        }
+        // The nodes still work.
+        fs::write("/dev/null", "x").map_err(|e| format!("write /dev/null: {e}"))?;
+        ensure!(
+            fs::read("/proc/keys")
+                .map_err(|e| e.to_string())?
+                .is_empty(),
+            "/proc/keys is not masked"
+        );
+        Ok(())
+    })
+    .unwrap();
+    let after = decoys.clone().map(|d| owner_mode_ctime(&d));
+    assert_eq!(before, after, "the host's (decoy) nodes changed");
+    let real_after = ["/dev/zero", "/dev/null"].map(|d| owner_mode_ctime(Path::new(d)));
+    assert_eq!(real_before, real_after, "the host's nodes changed");
+}
+
+#[test]
+fn the_host_device_nodes_stay_unchanged_without_a_user_namespace() {
+    host_nodes_stay(false);
+}
+
+#[test]
+fn the_host_device_nodes_stay_unchanged_in_a_user_namespace() {
+    host_nodes_stay(true);
 }
