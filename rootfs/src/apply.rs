@@ -519,16 +519,29 @@ impl Ctx<'_> {
             target: masking.to_owned(),
             source,
         };
-        let t = match self.target(Path::new("/dev/null"), None) {
-            Ok(Some(t)) => t,
-            Ok(None) => return Err(bad("missing", Errno::ENOENT)),
-            Err(RootfsError::SymlinkedSystemDir { .. }) => {
-                return Err(bad("under a symlinked /dev", Errno::ELOOP))
+        let dev = match open_at_root(self.root()?, Path::new("/dev")) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Err(bad("missing", Errno::ENOENT)),
+            Err(source) => {
+                return Err(RootfsError::Resolve {
+                    path: "/dev".into(),
+                    source,
+                })
             }
-            Err(e) => return Err(e),
         };
-        verify_dev_null(&t.fd).map_err(|(found, e)| bad(found, e))?;
-        Ok(t.fd)
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let null = match openat(dev.as_fd(), "null", flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Err(bad("missing", Errno::ENOENT)),
+            Err(source) => {
+                return Err(RootfsError::Resolve {
+                    path: "/dev/null".into(),
+                    source,
+                })
+            }
+        };
+        verify_dev_null(&null).map_err(|(found, e)| bad(found, e))?;
+        Ok(null)
     }
 
     /// The container's procfs (`/proc` opened through the root, never through a symlink), verified

@@ -1438,3 +1438,259 @@ fn the_host_device_nodes_stay_unchanged_without_a_user_namespace() {
 fn the_host_device_nodes_stay_unchanged_in_a_user_namespace() {
     host_nodes_stay(true);
 }
+
+// --- a hostile rootfs ----------------------------------------------------------------------------
+
+/// Applies `spec` and returns the error it must fail with.
+fn apply_err(spec: &RootfsSpec) -> Result<cove_rootfs::RootfsError, String> {
+    let plan = MountPlan::build(spec).map_err(|e| e.to_string())?;
+    plan.apply()
+        .err()
+        .ok_or_else(|| "apply succeeded".to_string())
+}
+
+/// A root whose `/dev` is a bind of a rootfs directory holding `null` as `make_null` makes it.
+fn masked_with_fake_dev_null(make_null: impl Fn(&Path), found: &str, errno: i32) {
+    let (dir, root) = busybox_rootfs();
+    let fake_dev = root.join("fake-dev");
+    fs::create_dir_all(&fake_dev).unwrap();
+    make_null(&fake_dev.join("null"));
+    let host_file = dir.path().join("host-file");
+    fs::write(&host_file, "host data").unwrap();
+    fs::set_permissions(&host_file, fs::Permissions::from_mode(0o644)).unwrap();
+    let before = owner_mode_ctime(&host_file);
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.new_pid_ns = true;
+    spec.mounts = vec![MountSpec::bind(&fake_dev, "/dev", &[])];
+    spec.masked_paths = vec!["/proc/keys".into(), "/proc/kcore".into()];
+    let host_str = host_file.display().to_string();
+    in_container(PLAIN, || {
+        let err = apply_err(&spec)?;
+        ensure!(err.stage() == "mask", "stage {}: {err}", err.stage());
+        let want = format!(
+            "the container's /dev/null is {found}, not the char device 1:3: refusing to mask /proc/keys with it"
+        );
+        ensure!(err.to_string() == want, "message {err}");
+        ensure!(err.errno() == Some(errno), "errno {:?}", err.errno());
+        ensure!(
+            !mounts().iter().any(|m| m.point.ends_with("/proc/keys")),
+            "/proc/keys was masked anyway"
+        );
+        ensure!(
+            !mounts().iter().any(|m| m.root == host_str),
+            "the host file is mounted"
+        );
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        before,
+        owner_mode_ctime(&host_file),
+        "the host file changed"
+    );
+    assert_eq!(fs::read_to_string(&host_file).unwrap(), "host data");
+}
+
+#[test]
+fn a_dev_null_symlink_to_a_host_file_fails_the_masks_closed() {
+    let host_like = "/etc/hostname";
+    masked_with_fake_dev_null(
+        |p| symlink(host_like, p).unwrap(),
+        "a symlink",
+        libc::EINVAL,
+    );
+}
+
+#[test]
+fn a_regular_file_as_dev_null_fails_the_masks_closed() {
+    masked_with_fake_dev_null(
+        |p| fs::write(p, "not a device").unwrap(),
+        "a regular file",
+        libc::EINVAL,
+    );
+}
+
+#[test]
+fn a_missing_dev_null_fails_the_masks_closed() {
+    masked_with_fake_dev_null(|_| {}, "missing", libc::ENOENT);
+}
+
+#[test]
+fn proc_sys_and_dev_as_symlinks_are_refused() {
+    for name in ["proc", "sys", "dev"] {
+        let (dir, root) = busybox_rootfs();
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        let outside = fs::canonicalize(&outside).unwrap();
+        // An absolute link at a host path, and the same path inside the root, both watched.
+        symlink(&outside, root.join(name)).unwrap();
+        let in_root = root.join(outside.strip_prefix("/").unwrap());
+        let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+        spec.new_pid_ns = true;
+        spec.new_ipc_ns = true;
+        spec.sysctl = vec![("kernel.msgmax".into(), "12345".into())];
+        spec.masked_paths = RootfsSpec::DEFAULT_MASKED_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        in_container(PLAIN, || {
+            let err = apply_err(&spec)?;
+            let want = format!("rootfs /{name} is a symlink: refused");
+            ensure!(err.to_string() == want, "/{name}: message {err}");
+            ensure!(err.errno() == Some(libc::ELOOP), "errno {:?}", err.errno());
+            // Only the root's bind onto itself and the system dirs mounted before this one.
+            let root_str = root.display().to_string();
+            let mut want = vec![root_str.clone()];
+            let before: Vec<&str> = ["proc", "sys"]
+                .into_iter()
+                .take_while(|d| *d != name)
+                .collect();
+            want.extend(before.iter().map(|d| format!("{root_str}/{d}")));
+            let under_root: Vec<String> = mounts()
+                .into_iter()
+                .map(|m| m.point)
+                .filter(|p| p.starts_with(&root_str))
+                .collect();
+            ensure!(
+                under_root == want,
+                "/{name}: mounts under the root: {under_root:?}"
+            );
+            Ok(())
+        })
+        .unwrap();
+        assert!(
+            fs::read_dir(&outside).unwrap().next().is_none(),
+            "/{name}: the outside dir was written"
+        );
+        assert!(
+            !in_root.exists(),
+            "/{name}: its target was created inside the root"
+        );
+        assert!(fs::symlink_metadata(root.join(name))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+}
+
+#[test]
+fn sysctls_are_refused_when_proc_is_not_procfs() {
+    let (_dir, root) = busybox_rootfs();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+    spec.new_pid_ns = true;
+    spec.new_ipc_ns = true;
+    // A tmpfs over /proc holding a fake `sys/kernel/msgmax`: the write must not go there.
+    spec.mounts = vec![MountSpec::tmpfs("/proc", &[])];
+    spec.sysctl = vec![("kernel.msgmax".into(), "12345".into())];
+    in_container(PLAIN, || {
+        let err = apply_err(&spec)?;
+        ensure!(err.stage() == "procfs", "stage {}: {err}", err.stage());
+        ensure!(
+            err.to_string() == "the container's /proc is not procfs",
+            "message {err}"
+        );
+        ensure!(err.errno() == Some(libc::EXDEV), "errno {:?}", err.errno());
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Swaps `a` and `b` (renameat2 RENAME_EXCHANGE) until `stop`; returns how many swaps worked.
+fn swap_until(a: PathBuf, b: PathBuf, stop: &std::sync::atomic::AtomicBool) -> u64 {
+    use std::sync::atomic::Ordering;
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let r = nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            &a,
+            nix::fcntl::AT_FDCWD,
+            &b,
+            nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+        );
+        n += u64::from(r.is_ok());
+    }
+    n
+}
+
+#[test]
+fn renaming_mount_targets_during_apply_never_reaches_outside_the_root() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (dir, root) = busybox_rootfs();
+    let outside = fs::canonicalize(dir.path()).unwrap().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::create_dir_all(root.join("data")).unwrap();
+    fs::create_dir_all(root.join("run")).unwrap();
+    symlink(&outside, root.join("evil")).unwrap();
+    symlink(&outside, root.join("evil2")).unwrap();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+    spec.new_pid_ns = true;
+    spec.mounts = vec![
+        MountSpec::bind(&src, "/data", &["ro", "nosuid"]),
+        MountSpec::tmpfs("/run", &["size=64k", "rprivate"]),
+    ];
+    spec.readonly_paths = vec!["/run".into()];
+    let stop = AtomicBool::new(false);
+    let outside_str = outside.display().to_string();
+    let (mut ok, mut failed) = (0, 0);
+    /// Stops the racers even when the loop below panics (the scope waits for them).
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let swaps = std::thread::scope(|s| {
+        let (root, stop) = (&root, &stop);
+        let _stop = Stop(stop);
+        let racers = [("data", "evil"), ("run", "evil2")]
+            .map(|(a, b)| s.spawn(move || swap_until(root.join(a), root.join(b), stop)));
+        for _ in 0..40 {
+            let verdict = in_container(PLAIN, || {
+                if let Err(e) = MountPlan::build(&spec).unwrap().apply() {
+                    // Failing is fine (a target moved); escaping is not.
+                    return Err(format!("apply: {e}"));
+                }
+                ensure!(
+                    write_errno("/x") != Some(libc::EROFS),
+                    "the flags hit the root"
+                );
+                for m in mounts() {
+                    ensure!(
+                        !m.point.starts_with("/data")
+                            || has_option(&m.options, "ro")
+                            || m.point != "/data",
+                        "{m:?}"
+                    );
+                    // The only read-only mounts are the bind, /run and sysfs.
+                    if has_option(&m.options, "ro") {
+                        // A mount made on a directory the racer renamed moves with it.
+                        let allowed = m.point == "/sys"
+                            || m.point.starts_with("/evil")
+                            || m.point.ends_with("/data")
+                            || m.point.ends_with("/run")
+                            || m.point.ends_with(&outside_str)
+                            || m.point.starts_with("/sys/");
+                        ensure!(allowed, "read-only mount at {}", m.point);
+                    }
+                }
+                Ok(())
+            });
+            match verdict {
+                Ok(()) => ok += 1,
+                Err(e) if e.contains("apply:") => failed += 1,
+                Err(e) => panic!("{e}"),
+            }
+            assert!(
+                fs::read_dir(&outside).unwrap().next().is_none(),
+                "something landed outside the root"
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        racers.map(|r| r.join().unwrap())
+    });
+    assert!(swaps.iter().all(|n| *n > 100), "too few renames: {swaps:?}");
+    assert!(ok + failed == 40, "{ok} applied, {failed} refused");
+    eprintln!("{ok} applied, {failed} refused, {swaps:?} swaps");
+}
