@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
+use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{fstat, SFlag};
+use nix::sys::stat::{fstat, Mode, SFlag};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{chdir, chroot, fchdir, pivot_root, symlinkat};
 
@@ -21,6 +22,7 @@ use crate::resolve::{
 };
 use crate::spec::{MountKind, Propagation};
 use crate::sys;
+use crate::target::Target;
 
 /// Set once mount_setattr(2) answered ENOSYS (kernel < 5.12): use bind remounts.
 static MOUNT_SETATTR_MISSING: AtomicBool = AtomicBool::new(false);
@@ -83,6 +85,17 @@ impl MountPlan {
             root: None,
             fresh: Vec::new(),
             detached,
+            keep: self
+                .steps
+                .iter()
+                .filter_map(|s| match &s.kind {
+                    StepKind::ReadonlyMount(p) => Some(p.clone()),
+                    _ => None,
+                })
+                .collect(),
+            kept: Vec::new(),
+            dev_null: None,
+            proc: None,
         };
         let mut hook = Some(before_pivot);
         for step in &self.steps {
@@ -106,6 +119,21 @@ struct Ctx<'a> {
     root: Option<OwnedFd>,
     fresh: Vec<FreshDir>,
     detached: &'a DetachedMounts,
+    /// Targets of mounts a later step makes read-only in place: their mount fds are kept.
+    keep: Vec<PathBuf>,
+    /// The mounts of `keep`, as made.
+    kept: Vec<(PathBuf, OwnedFd)>,
+    /// The container's `/dev/null`, opened and verified once, the source of file masks.
+    dev_null: Option<OwnedFd>,
+    /// The container's procfs, opened and verified once, for the sysctls.
+    proc: Option<OwnedFd>,
+}
+
+/// What binding a mount left: the attached tree (an fd on the new mount itself), and whether
+/// its flags were set already (before it was attached); or nothing (a mount(2) in place).
+enum Mounted {
+    Tree { fd: OwnedFd, attrs_done: bool },
+    InPlace,
 }
 
 /// A tmpfs mounted by this plan (inside the root) and not covered since. It started empty and only
@@ -137,7 +165,7 @@ impl Ctx<'_> {
             StepKind::ReadonlyMount(path) => self.readonly_mount(path),
             StepKind::Mask(path) => self.mask(path),
             StepKind::Device(d) => self.device(d),
-            StepKind::Sysctl(s) => s.write(self.root()?),
+            StepKind::Sysctl(s) => s.write(self.proc()?),
             StepKind::PivotRoot(path) => self.pivot_root(path),
             StepKind::RemountRootReadonly => remount_root_readonly(),
         }
@@ -175,13 +203,14 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Forgets the fresh tmpfs a mount on `target` covers; remembers a new tmpfs.
-    fn note_mount(&mut self, target: &Path, kind: MountKind) {
+    /// Forgets the fresh tmpfs a mount on `target` covers; remembers a new tmpfs (`top`: the
+    /// fd of its root, when known).
+    fn note_mount(&mut self, target: &Path, kind: MountKind, top: Option<OwnedFd>) {
         self.fresh.retain(|f| !f.path.starts_with(target));
         if kind == MountKind::Tmpfs {
             self.fresh.push(FreshDir {
                 path: target.to_owned(),
-                fd: None,
+                fd: top,
             });
         }
     }
@@ -198,24 +227,58 @@ impl Ctx<'_> {
         Ok(self.fresh[i].fd.as_ref().map(AsFd::as_fd))
     }
 
-    /// Opens the mount target `path` inside the root, creating it when missing.
-    fn target(&mut self, path: &Path, create: Create<'_>) -> Result<OwnedFd, RootfsError> {
-        if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
-            if let Some(dir) = self.fresh_dir(parent)? {
-                match create_entry(dir, name, create) {
-                    Ok(fd) => return Ok(fd),
-                    Err(CreateFailure::Errno(Errno::EEXIST)) => {}
-                    Err(CreateFailure::Errno(source)) => {
-                        return Err(RootfsError::CreateTarget {
-                            path: path.to_owned(),
-                            source,
-                        })
-                    }
-                    Err(CreateFailure::Source(e)) => return Err(e),
+    /// Opens the mount target `path` inside the root (see [`Target::open`]), creating it when
+    /// missing and `create` says what to create; `None` when missing and `create` is `None`.
+    fn target(
+        &mut self,
+        path: &Path,
+        create: Option<Create<'_>>,
+    ) -> Result<Option<Target>, RootfsError> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(RootfsError::Resolve {
+                path: path.to_owned(),
+                source: Errno::EINVAL,
+            });
+        };
+        if let (Some(dir), Some(create)) = (self.fresh_dir(parent)?, create) {
+            let owned = dir.try_clone_to_owned().map_err(|e| RootfsError::Resolve {
+                path: parent.to_owned(),
+                source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)),
+            })?;
+            match create_entry(dir, name, create) {
+                Ok(fd) => {
+                    let name = name.to_owned();
+                    return Ok(Some(Target {
+                        parent: owned,
+                        name,
+                        fd,
+                    }));
                 }
+                Err(CreateFailure::Errno(Errno::EEXIST)) => {}
+                Err(CreateFailure::Errno(source)) => {
+                    return Err(RootfsError::CreateTarget {
+                        path: path.to_owned(),
+                        source,
+                    })
+                }
+                Err(CreateFailure::Source(e)) => return Err(e),
             }
         }
-        ensure_in_root(self.root()?, path, create)
+        let root = self.root()?;
+        let parent_fd = match create {
+            Some(_) => ensure_in_root(root, parent, Create::Dir)?,
+            None => match open_at_root(root, parent) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => return Ok(None),
+                Err(source) => {
+                    return Err(RootfsError::Resolve {
+                        path: parent.to_owned(),
+                        source,
+                    })
+                }
+            },
+        };
+        Target::open(root, parent_fd, path, create)
     }
 
     /// A host dir in a tmpfs root: the same symlink, or a recursive read-only bind.
@@ -252,42 +315,61 @@ impl Ctx<'_> {
             TargetKind::File => Create::File,
             TargetKind::LikeSource => Create::LikeSource(&m.source),
         };
-        let target = self.target(&m.target, create)?;
-        if m.idmap {
-            self.attach_detached(&target, &m.target)?;
-        } else {
-            mount(
-                Some(&m.source),
-                proc_fd_path(&target).as_str(),
-                m.kind.fs_type(),
+        let t = self.target(&m.target, Some(create))?.expect("created");
+        let mounted = if m.idmap {
+            self.attach_detached(&t.fd, &m.target)?;
+            Mounted::InPlace
+        } else if m.kind == MountKind::Bind {
+            bind_tree(
+                BindFrom::Path(&m.source),
                 m.flags,
-                m.data.as_deref(),
-            )
-            .map_err(|source| RootfsError::Mount {
-                kind: m.kind,
-                target: m.target.clone(),
-                source,
-            })?;
-        }
-        drop(target);
-        self.note_mount(&m.target, m.kind);
-        if m.attrs.is_none() && m.propagation.is_none() {
-            return Ok(());
-        }
-        // The fd above is the directory under the new mount: reopen to get the mount itself.
-        let top = self.reopen(&m.target)?;
-        if let Some(attrs) = &m.attrs {
+                m.attrs.as_ref(),
+                &t,
+                &m.target,
+            )?
+        } else {
+            mount_fs(m, &t)?;
+            Mounted::InPlace
+        };
+        let (top, attrs_done) = match mounted {
+            Mounted::Tree { fd, attrs_done } => (Some(fd), attrs_done),
+            Mounted::InPlace => (None, false),
+        };
+        let attrs = m.attrs.as_ref().filter(|_| !attrs_done);
+        let keep = self.keep.contains(&m.target);
+        let need_top = attrs.is_some() || m.propagation.is_some() || keep;
+        let need_top = need_top || m.kind == MountKind::Tmpfs;
+        let top = match top {
+            Some(fd) => Some(fd),
+            None if need_top => Some(t.reopen_mount(&m.target)?),
+            None => None,
+        };
+        drop(t);
+        if let (Some(top), Some(attrs)) = (&top, attrs) {
             set_attrs(top.as_fd(), attrs)
                 .map_err(|source| mount_flags_error(attrs, &m.target, source))?;
         }
-        if let Some(p) = m.propagation {
-            mount(NONE, proc_fd_path(&top).as_str(), NONE, p, NONE).map_err(|source| {
+        if let (Some(top), Some(p)) = (&top, m.propagation) {
+            mount(NONE, proc_fd_path(top).as_str(), NONE, p, NONE).map_err(|source| {
                 RootfsError::MountPropagation {
                     target: m.target.clone(),
                     source,
                 }
             })?;
         }
+        let top = match (top, keep) {
+            (Some(fd), true) => {
+                let dup = fd.try_clone().map_err(|e| io_error(&m.target, e))?;
+                self.kept.push((m.target.clone(), dup));
+                Some(fd)
+            }
+            (top, _) => top,
+        };
+        self.note_mount(
+            &m.target,
+            m.kind,
+            top.filter(|_| m.kind == MountKind::Tmpfs),
+        );
         Ok(())
     }
 
@@ -311,18 +393,6 @@ impl Ctx<'_> {
             path: path.to_owned(),
             source,
         })
-    }
-
-    /// Opens `path` inside the root, or `None` when it does not exist.
-    fn open_existing(&mut self, path: &Path) -> Result<Option<OwnedFd>, RootfsError> {
-        match open_at_root(self.root()?, path) {
-            Ok(fd) => Ok(Some(fd)),
-            Err(Errno::ENOENT) => Ok(None),
-            Err(source) => Err(RootfsError::Resolve {
-                path: path.to_owned(),
-                source,
-            }),
-        }
     }
 
     fn symlink(&mut self, link: &Path, to: &Path) -> Result<(), RootfsError> {
@@ -367,80 +437,122 @@ impl Ctx<'_> {
         make_node(dir.as_fd(), name, d)
     }
 
+    /// Binds `path` read-only onto itself, recursively (skipped when missing): a clone of the
+    /// mount at the resolved target, made read-only before it is attached on that same target.
     fn readonly_path(&mut self, path: &Path) -> Result<(), RootfsError> {
-        let Some(fd) = self.open_existing(path)? else {
+        let Some(t) = self.target(path, None)? else {
             return Ok(());
         };
-        let fd_path = proc_fd_path(&fd);
-        mount(
-            Some(fd_path.as_str()),
-            fd_path.as_str(),
-            NONE,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            NONE,
-        )
-        .map_err(|source| RootfsError::Mount {
-            kind: MountKind::Bind,
-            target: path.to_owned(),
-            source,
-        })?;
-        drop(fd);
-        self.note_mount(path, MountKind::Bind);
-        let top = self.reopen(path)?;
         let attrs = Attrs::readonly(MsFlags::empty(), true);
-        set_attrs(top.as_fd(), &attrs).map_err(|source| mount_flags_error(&attrs, path, source))
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+        let mounted = bind_tree(BindFrom::Fd(t.fd.as_fd()), flags, Some(&attrs), &t, path)?;
+        finish_bind(mounted, &t, &attrs, path)?;
+        self.note_mount(path, MountKind::Bind, None);
+        Ok(())
     }
 
-    /// A mount of this plan made read-only where it is: its root is the path itself, so no bind is needed.
+    /// A mount of this plan made read-only where it is: its root is the path itself, so no bind
+    /// is needed. The mount is the one kept when it was made (its path is not resolved again).
     fn readonly_mount(&mut self, path: &Path) -> Result<(), RootfsError> {
-        let top = self.reopen(path)?;
         let attrs = Attrs::readonly(MsFlags::empty(), true);
+        let Some((_, top)) = self.kept.iter().rev().find(|(p, _)| p == path) else {
+            return Err(RootfsError::TargetMoved {
+                target: path.to_owned(),
+                source: Errno::ENOENT,
+            });
+        };
         set_attrs(top.as_fd(), &attrs).map_err(|source| mount_flags_error(&attrs, path, source))
     }
 
+    /// Hides `path` (skipped when missing): a read-only tmpfs on a directory, else a read-only,
+    /// nosuid, noexec bind of the container's own verified `/dev/null` (see [`Ctx::dev_null`]).
     fn mask(&mut self, path: &Path) -> Result<(), RootfsError> {
-        let Some(fd) = self.open_existing(path)? else {
+        let Some(t) = self.target(path, None)? else {
             return Ok(());
         };
-        let st = fstat(&fd).map_err(|source| RootfsError::Resolve {
+        let st = fstat(&t.fd).map_err(|source| RootfsError::Resolve {
             path: path.to_owned(),
             source,
         })?;
         let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
-        let target = proc_fd_path(&fd);
-        let (kind, result) = if is_dir {
+        if is_dir {
             let flags =
                 MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-            (
-                MountKind::Tmpfs,
-                mount(
-                    Some("tmpfs"),
-                    target.as_str(),
-                    Some("tmpfs"),
-                    flags,
-                    Some("mode=555"),
-                ),
+            let target = proc_fd_path(&t.fd);
+            mount(
+                Some("tmpfs"),
+                target.as_str(),
+                Some("tmpfs"),
+                flags,
+                Some("mode=555"),
             )
+            .map_err(|source| RootfsError::Mount {
+                kind: MountKind::Tmpfs,
+                target: path.to_owned(),
+                source,
+            })?;
         } else {
-            (
-                MountKind::Bind,
-                mount(
-                    Some("/dev/null"),
-                    target.as_str(),
-                    NONE,
-                    MsFlags::MS_BIND,
-                    NONE,
-                ),
-            )
-        };
-        result.map_err(|source| RootfsError::Mount {
-            kind,
-            target: path.to_owned(),
-            source,
-        })?;
+            let null = self.dev_null(path)?;
+            let attrs = Attrs {
+                set: MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+                ..Attrs::default()
+            };
+            let from = BindFrom::Fd(null.as_fd());
+            let mounted = bind_tree(from, MsFlags::MS_BIND, Some(&attrs), &t, path)?;
+            finish_bind(mounted, &t, &attrs, path)?;
+            self.dev_null = Some(null);
+        }
         // A masking tmpfs is read-only: never a place to create targets in.
-        self.note_mount(path, MountKind::Bind);
+        self.note_mount(path, MountKind::Bind, None);
         Ok(())
+    }
+
+    /// The container's `/dev/null`, opened once through the root (`/dev/null` itself never
+    /// followed) and verified to be the char device 1:3: a symlink, a regular file or anything
+    /// else the rootfs put there is refused ([`RootfsError::BadDevNull`]).
+    fn dev_null(&mut self, masking: &Path) -> Result<OwnedFd, RootfsError> {
+        if let Some(fd) = self.dev_null.take() {
+            return Ok(fd);
+        }
+        let bad = |found, source| RootfsError::BadDevNull {
+            found,
+            target: masking.to_owned(),
+            source,
+        };
+        let dev = match open_at_root(self.root()?, Path::new("/dev")) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Err(bad("missing", Errno::ENOENT)),
+            Err(source) => {
+                return Err(RootfsError::Resolve {
+                    path: "/dev".into(),
+                    source,
+                })
+            }
+        };
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let null = match openat(dev.as_fd(), "null", flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Err(bad("missing", Errno::ENOENT)),
+            Err(source) => {
+                return Err(RootfsError::Resolve {
+                    path: "/dev/null".into(),
+                    source,
+                })
+            }
+        };
+        verify_dev_null(&null).map_err(|(found, e)| bad(found, e))?;
+        Ok(null)
+    }
+
+    /// The container's procfs (`/proc` opened through the root, never through a symlink), verified
+    /// with fstatfs to be procfs; opened once.
+    fn proc(&mut self) -> Result<BorrowedFd<'_>, RootfsError> {
+        if self.proc.is_none() {
+            let root = self.root()?;
+            let proc = open_procfs(root)?;
+            self.proc = Some(proc);
+        }
+        Ok(self.proc.as_ref().map(AsFd::as_fd).expect("opened above"))
     }
 
     fn pivot_root(&mut self, path: &Path) -> Result<(), RootfsError> {
@@ -470,6 +582,161 @@ impl Ctx<'_> {
             path: "/".into(),
             source,
         })
+    }
+}
+
+/// Where a bind comes from: a host path (resolved in the runtime's mount namespace, as mount(2)
+/// would), or an open file (no path resolved).
+#[derive(Clone, Copy)]
+enum BindFrom<'a> {
+    Path(&'a Path),
+    Fd(BorrowedFd<'a>),
+}
+
+/// Binds `from` on the target `t`: a detached clone (open_tree), its flags set before it is
+/// attached (mount_setattr), attached on the target's fd (move_mount). On kernels without
+/// open_tree (before 5.2), mount(2) through `/proc/self/fd/N` instead.
+fn bind_tree(
+    from: BindFrom<'_>,
+    flags: MsFlags,
+    attrs: Option<&Attrs>,
+    t: &Target,
+    target: &Path,
+) -> Result<Mounted, RootfsError> {
+    let recursive = flags.contains(MsFlags::MS_REC);
+    let err = |source| RootfsError::Mount {
+        kind: MountKind::Bind,
+        target: target.to_owned(),
+        source,
+    };
+    let tree = match from {
+        BindFrom::Path(p) => sys::open_tree_clone(p, recursive),
+        BindFrom::Fd(fd) => sys::open_tree_clone_fd(fd, recursive),
+    };
+    let tree = match tree {
+        Ok(tree) => tree,
+        Err(Errno::ENOSYS) => {
+            let source = match from {
+                BindFrom::Path(p) => p.to_string_lossy().into_owned(),
+                BindFrom::Fd(fd) => proc_fd_path(&fd),
+            };
+            let on = proc_fd_path(&t.fd);
+            mount(Some(source.as_str()), on.as_str(), NONE, flags, NONE).map_err(err)?;
+            return Ok(Mounted::InPlace);
+        }
+        Err(source) => return Err(err(source)),
+    };
+    let attrs_done = match attrs {
+        Some(a) => set_attrs_detached(tree.as_fd(), a)
+            .map_err(|source| mount_flags_error(a, target, source))?,
+        None => true,
+    };
+    sys::move_mount_fds(tree.as_fd(), t.fd.as_fd()).map_err(err)?;
+    Ok(Mounted::Tree {
+        fd: tree,
+        attrs_done,
+    })
+}
+
+/// Sets `attrs` on a bind [`bind_tree`] made when they are not set yet.
+fn finish_bind(
+    mounted: Mounted,
+    t: &Target,
+    attrs: &Attrs,
+    target: &Path,
+) -> Result<(), RootfsError> {
+    let top = match mounted {
+        Mounted::Tree {
+            attrs_done: true, ..
+        } => return Ok(()),
+        Mounted::Tree { fd, .. } => fd,
+        Mounted::InPlace => t.reopen_mount(target)?,
+    };
+    set_attrs(top.as_fd(), attrs).map_err(|source| mount_flags_error(attrs, target, source))
+}
+
+/// A mount other than a bind, on the target's fd.
+fn mount_fs(m: &MountOp, t: &Target) -> Result<(), RootfsError> {
+    mount(
+        Some(&m.source),
+        proc_fd_path(&t.fd).as_str(),
+        m.kind.fs_type(),
+        m.flags,
+        m.data.as_deref(),
+    )
+    .map_err(|source| RootfsError::Mount {
+        kind: m.kind,
+        target: m.target.clone(),
+        source,
+    })
+}
+
+/// Whether `fd` is the char device 1:3; else what it is.
+fn verify_dev_null(fd: &OwnedFd) -> Result<(), (&'static str, Errno)> {
+    let st = fstat(fd).map_err(|e| ("unreadable", e))?;
+    let found = match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+        SFlag::S_IFCHR if st.st_rdev == nix::sys::stat::makedev(1, 3) => return Ok(()),
+        SFlag::S_IFCHR => "another char device",
+        SFlag::S_IFLNK => "a symlink",
+        SFlag::S_IFREG => "a regular file",
+        SFlag::S_IFDIR => "a directory",
+        _ => "not a char device",
+    };
+    Err((found, Errno::EINVAL))
+}
+
+/// Opens `proc` in `root` (O_NOFOLLOW: a symlink is refused) and checks it is procfs.
+fn open_procfs(root: BorrowedFd<'_>) -> Result<OwnedFd, RootfsError> {
+    let path = Path::new("/proc");
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let proc = match openat(root, "proc", flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOTDIR) if is_symlink_at(root, "proc") => {
+            return Err(RootfsError::SymlinkedSystemDir {
+                path: path.to_owned(),
+                source: Errno::ELOOP,
+            })
+        }
+        Err(source) => {
+            return Err(RootfsError::Resolve {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    crate::sysctl::check_procfs(proc.as_fd()).map_err(|source| RootfsError::NotProcfs {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(proc)
+}
+
+fn is_symlink_at(dir: BorrowedFd<'_>, name: &str) -> bool {
+    nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK)
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> RootfsError {
+    RootfsError::Resolve {
+        path: path.to_owned(),
+        source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
+
+/// Sets `attrs` on a detached mount with mount_setattr(2); `false` when the kernel lacks it
+/// (the caller sets them once the mount is attached, with a bind remount).
+fn set_attrs_detached(fd: BorrowedFd<'_>, attrs: &Attrs) -> Result<bool, Errno> {
+    if MOUNT_SETATTR_MISSING.load(Ordering::Relaxed) {
+        return Ok(false);
+    }
+    let (set, clear) = mount_attr_bits(attrs);
+    match sys::mount_setattr(fd, attrs.recursive, set, clear) {
+        Ok(()) => Ok(true),
+        Err(Errno::ENOSYS) => {
+            MOUNT_SETATTR_MISSING.store(true, Ordering::Relaxed);
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 

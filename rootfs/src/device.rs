@@ -7,14 +7,13 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
-use nix::mount::MsFlags;
 use nix::sys::stat::{fchmodat, fstat, makedev, mknodat, FchmodatFlags, FileStat, Mode, SFlag};
 use nix::unistd::{fchownat, Gid, Uid};
 
 use crate::error::{PlanError, RootfsError};
-use crate::plan::{is_clean_absolute, MountOp, TargetKind};
+use crate::plan::{device_bind, is_clean_absolute, MountOp};
 use crate::resolve::{normalize, proc_fd_path};
-use crate::spec::{DeviceKind, DeviceNode, MountKind};
+use crate::spec::{DeviceKind, DeviceNode};
 
 /// Largest major number the kernel's `dev_t` holds (12 bits).
 const MAX_MAJOR: u64 = 0xfff;
@@ -82,20 +81,10 @@ fn compile_device(index: usize, d: &DeviceNode, in_user_ns: bool) -> Result<Devi
 }
 
 impl DeviceOp {
-    /// The bind of the host's node on the same path (onto an empty file).
+    /// The bind of the host's node on the same path (onto an empty file), read-only, nosuid and
+    /// noexec, so the container can use the node but never change the host's (chmod, chown: EROFS).
     pub(crate) fn host_bind(&self) -> MountOp {
-        MountOp {
-            kind: MountKind::Bind,
-            source: self.path.clone(),
-            target: self.path.clone(),
-            flags: MsFlags::MS_BIND,
-            data: None,
-            attrs: None,
-            propagation: None,
-            create: TargetKind::File,
-            note: None,
-            idmap: false,
-        }
+        device_bind(self.path.clone())
     }
 
     fn file_type(&self) -> SFlag {
@@ -133,8 +122,9 @@ impl fmt::Display for DeviceOp {
         if self.bind_host {
             return write!(
                 f,
-                "bind the host's {path} ({kind} {}:{}) on {path}, an empty file \
-                 [a user namespace cannot mknod; the host node's owner and mode stay]",
+                "bind the host's {path} ({kind} {}:{}) on {path}, an empty file, then set \
+                 ro,nosuid,noexec [a user namespace cannot mknod; the host node's owner and mode \
+                 stay, and the read-only mount keeps the container from changing them]",
                 self.major, self.minor
             );
         }
@@ -212,6 +202,7 @@ pub(crate) fn make_node(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use nix::mount::MsFlags;
 
     /// A node with mode 0o620, owner 1:2 (shared with the plan's tests).
     pub(crate) fn node(path: &str, kind: DeviceKind, major: u64, minor: u64) -> DeviceNode {
@@ -266,14 +257,21 @@ pub(crate) mod tests {
         assert!(ops[0].bind_host && !ops[1].bind_host);
         assert_eq!(
             ops[0].to_string(),
-            "bind the host's /dev/fuse (c 10:229) on /dev/fuse, an empty file \
-             [a user namespace cannot mknod; the host node's owner and mode stay]"
+            "bind the host's /dev/fuse (c 10:229) on /dev/fuse, an empty file, then set \
+             ro,nosuid,noexec [a user namespace cannot mknod; the host node's owner and mode \
+             stay, and the read-only mount keeps the container from changing them]"
         );
         let bind = ops[0].host_bind();
         assert_eq!(bind.source, Path::new("/dev/fuse"));
         assert_eq!(bind.target, Path::new("/dev/fuse"));
         assert_eq!(bind.flags, MsFlags::MS_BIND);
-        assert_eq!(bind.create, TargetKind::File);
+        assert_eq!(bind.create, crate::plan::TargetKind::File);
+        let attrs = bind.attrs.unwrap();
+        assert_eq!(
+            attrs.set,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC
+        );
+        assert!(!attrs.recursive);
     }
 
     #[test]

@@ -421,6 +421,48 @@ pub enum RootfsError {
         #[source]
         source: Errno,
     },
+    /// `/proc`, `/sys` or `/dev` of the rootfs is a symlink: mounting there (or below) would act
+    /// on a place the rootfs chose.
+    #[error("rootfs {path} is a symlink: refused")]
+    SymlinkedSystemDir {
+        /// `/proc`, `/sys` or `/dev`.
+        path: PathBuf,
+        /// Always `ELOOP`.
+        #[source]
+        source: Errno,
+    },
+    /// The container's `/dev/null`, the source of the masks of files, is not the char device 1:3
+    /// (a symlink, a regular file, missing, …): masking fails closed.
+    #[error("the container's /dev/null is {found}, not the char device 1:3: refusing to mask {target} with it")]
+    BadDevNull {
+        /// What is there instead.
+        found: &'static str,
+        /// The masked path that needed it.
+        target: PathBuf,
+        /// The errno (`ENOENT` when missing, else `EINVAL`).
+        #[source]
+        source: Errno,
+    },
+    /// The mount just made on `target` is no longer there when its flags are set (its place was
+    /// renamed meanwhile): the flags are not set anywhere else.
+    #[error("the mount on {target} is no longer at its place (renamed during set-up)")]
+    TargetMoved {
+        /// The target inside the container.
+        target: PathBuf,
+        /// Always `EXDEV`.
+        #[source]
+        source: Errno,
+    },
+    /// The container's `/proc` is not a procfs where one was mounted (sysctls are written only
+    /// through a verified procfs handle).
+    #[error("the container's {path} is not procfs")]
+    NotProcfs {
+        /// `/proc`.
+        path: PathBuf,
+        /// The errno (`EXDEV` when another file system is there).
+        #[source]
+        source: Errno,
+    },
     /// Reading back the host path of an fd (`/proc/self/fd/N`).
     #[error("read the host path of {path} through /proc/self/fd")]
     FdPath {
@@ -462,6 +504,10 @@ impl RootfsError {
             | RootfsError::Chdir { source, .. }
             | RootfsError::RemountRootReadonly { source }
             | RootfsError::FdPath { source, .. }
+            | RootfsError::SymlinkedSystemDir { source, .. }
+            | RootfsError::BadDevNull { source, .. }
+            | RootfsError::TargetMoved { source, .. }
+            | RootfsError::NotProcfs { source, .. }
             | RootfsError::Mknod { source, .. }
             | RootfsError::DeviceOwner { source, .. }
             | RootfsError::DeviceMode { source, .. }
@@ -495,6 +541,10 @@ impl RootfsError {
             RootfsError::Chdir { .. } => "chdir",
             RootfsError::RemountRootReadonly { .. } => "remount root read-only",
             RootfsError::FdPath { .. } => "fd path",
+            RootfsError::SymlinkedSystemDir { .. } => "resolve in root",
+            RootfsError::BadDevNull { .. } => "mask",
+            RootfsError::TargetMoved { .. } => "mount flags",
+            RootfsError::NotProcfs { .. } => "procfs",
             RootfsError::Mknod { .. } => "mknod",
             RootfsError::DeviceOwner { .. } => "device owner",
             RootfsError::DeviceMode { .. } => "device mode",

@@ -42,6 +42,7 @@ mod resolve;
 mod spec;
 mod sys;
 mod sysctl;
+mod target;
 
 pub use error::{PlanError, RootfsError};
 pub use idmap::DetachedMounts;

@@ -9,11 +9,35 @@ use crate::device::{compile_devices, DeviceOp};
 use crate::error::PlanError;
 use crate::options::{self, Attrs, OptionError, ATIME_FLAGS, ATTR_FLAGS};
 use crate::resolve::normalize;
-use crate::spec::{MountKind, MountSpec, Propagation, RootSource, RootfsSpec};
+use crate::spec::{DeviceKind, MountKind, MountSpec, Propagation, RootSource, RootfsSpec};
 use crate::sysctl::{compile_sysctls, SysctlOp};
 
-/// Host devices bound into the container's `/dev` (bind works in a user namespace, mknod does not).
-pub(crate) const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// The standard devices of the container's `/dev`: (name, major, minor). Without a user namespace
+/// they are made with mknod in the `/dev` tmpfs (mode 0666, owner 0:0, as runc does), so nothing
+/// the container does to them reaches the host's nodes; in a user namespace (where mknod is not
+/// allowed) the host's nodes are bound read-only, nosuid, noexec (see [`device_bind`]).
+pub(crate) const DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// Why a host device node is bound read-only (shown in the step's description).
+pub(crate) const HOST_NODE_NOTE: &str =
+    "the host's node: read-only so the container cannot chmod or chown it; reads and writes still work";
+
+/// The mount attributes of a bind of a host device node: read-only (a read-only mount refuses
+/// chmod, chown and utimes with EROFS, while the kernel exempts device nodes from the read-only
+/// check on open for writing), nosuid, noexec. Never nodev: the node must stay usable.
+pub(crate) fn host_node_attrs() -> Attrs {
+    Attrs {
+        set: MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        ..Attrs::default()
+    }
+}
 
 /// Symlinks created in the container's `/dev`: (link, target).
 pub(crate) const DEV_LINKS: [(&str, &str); 4] = [
@@ -304,9 +328,8 @@ fn push_dev_steps(
         steps.extend(
             DEVICES
                 .iter()
-                .map(|d| device_bind(d))
-                .filter(|m| kept(&m.target))
-                .map(StepKind::Mount),
+                .map(|d| standard_device(*d, spec.in_user_ns))
+                .filter(|s| s.target().is_some_and(&kept)),
         );
     }
     let pts_data = if spec.in_user_ns {
@@ -352,18 +375,38 @@ fn push_dev_steps(
     populate
 }
 
-fn device_bind(name: &str) -> MountOp {
+/// A standard device: mknod in the `/dev` tmpfs, or (in a user namespace) a read-only bind of
+/// the host's node.
+fn standard_device((name, major, minor): (&str, u64, u64), in_user_ns: bool) -> StepKind {
     let path = PathBuf::from("/dev").join(name);
+    if in_user_ns {
+        return StepKind::Mount(device_bind(path));
+    }
+    StepKind::Device(DeviceOp {
+        path,
+        kind: DeviceKind::Char,
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+        bind_host: false,
+    })
+}
+
+/// The bind of the host's device node `path` onto an empty file at the same path, read-only,
+/// nosuid, noexec ([`host_node_attrs`]).
+pub(crate) fn device_bind(path: PathBuf) -> MountOp {
     MountOp {
         kind: MountKind::Bind,
         source: path.clone(),
         target: path,
         flags: MsFlags::MS_BIND,
         data: None,
-        attrs: None,
+        attrs: Some(host_node_attrs()),
         propagation: None,
         create: TargetKind::File,
-        note: None,
+        note: Some(HOST_NODE_NOTE),
         idmap: false,
     }
 }
@@ -544,7 +587,14 @@ fn compile_mount(index: usize, m: &MountSpec) -> Result<MountOp, PlanError> {
 impl Step {
     /// The path inside the container this step mounts on or creates, if any.
     pub fn target(&self) -> Option<&Path> {
-        match &self.kind {
+        self.kind.target()
+    }
+}
+
+impl StepKind {
+    /// See [`Step::target`].
+    pub(crate) fn target(&self) -> Option<&Path> {
+        match self {
             StepKind::Mount(m) => Some(&m.target),
             StepKind::Symlink { link, .. } => Some(link),
             StepKind::HostDir(p)
@@ -680,12 +730,12 @@ mod tests {
                 "mount proc on /proc with nosuid,nodev,noexec",
                 "mount sysfs on /sys with ro,nosuid,nodev,noexec",
                 "mount tmpfs on /dev with nosuid,noexec,mode=755,size=64k",
-                "bind /dev/null on /dev/null",
-                "bind /dev/zero on /dev/zero",
-                "bind /dev/full on /dev/full",
-                "bind /dev/random on /dev/random",
-                "bind /dev/urandom on /dev/urandom",
-                "bind /dev/tty on /dev/tty",
+                "mknod /dev/null c 1:3 (char device), chown 0:0, chmod 0666",
+                "mknod /dev/zero c 1:5 (char device), chown 0:0, chmod 0666",
+                "mknod /dev/full c 1:7 (char device), chown 0:0, chmod 0666",
+                "mknod /dev/random c 1:8 (char device), chown 0:0, chmod 0666",
+                "mknod /dev/urandom c 1:9 (char device), chown 0:0, chmod 0666",
+                "mknod /dev/tty c 5:0 (char device), chown 0:0, chmod 0666",
                 "mount devpts on /dev/pts with nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5",
                 "symlink /dev/ptmx -> pts/ptmx",
                 "mount tmpfs on /dev/shm with nosuid,nodev,noexec,mode=1777,size=65536k",
@@ -714,6 +764,14 @@ mod tests {
             .iter()
             .any(|x| x == "mount mqueue on /dev/mqueue with nosuid,nodev,noexec"));
         assert_eq!(l.last().unwrap(), "remount / read-only");
+        // No mknod in a user namespace: the host's nodes, bound read-only, nosuid, noexec.
+        for (name, ..) in DEVICES {
+            let want = format!(
+                "bind /dev/{name} on /dev/{name}, then set ro,nosuid,noexec [{HOST_NODE_NOTE}]"
+            );
+            assert!(l.contains(&want), "{want} not in {l:#?}");
+        }
+        assert!(!l.iter().any(|x| x.starts_with("mknod")), "{l:#?}");
 
         s.new_pid_ns = true;
         s.new_net_ns = true;
@@ -969,15 +1027,17 @@ mod tests {
                 "pivot_root into /srv/root, detach the old root, chdir / (chroot if pivot_root is impossible)",
             ]
         );
-        // The standard /dev/null bind and the /dev/ptmx and /dev/fd links are replaced.
+        // The standard /dev/null node and the /dev/ptmx and /dev/fd links are replaced.
         for gone in [
-            "bind /dev/null on /dev/null",
+            "mknod /dev/null c 1:3 (char device), chown 0:0, chmod 0666",
             "symlink /dev/ptmx -> pts/ptmx",
             "symlink /dev/fd -> /proc/self/fd",
         ] {
             assert!(!l.iter().any(|x| x == gone), "{gone} still planned");
         }
-        assert!(l.iter().any(|x| x == "bind /dev/zero on /dev/zero"));
+        assert!(l
+            .iter()
+            .any(|x| x == "mknod /dev/zero c 1:5 (char device), chown 0:0, chmod 0666"));
         assert!(l
             .iter()
             .any(|x| x == "symlink /dev/stdin -> /proc/self/fd/0"));
@@ -1002,8 +1062,9 @@ mod tests {
         assert_eq!(
             &l[n - 3..n - 1],
             [
-                "bind the host's /dev/fuse (c 10:229) on /dev/fuse, an empty file \
-                 [a user namespace cannot mknod; the host node's owner and mode stay]",
+                "bind the host's /dev/fuse (c 10:229) on /dev/fuse, an empty file, then set \
+                 ro,nosuid,noexec [a user namespace cannot mknod; the host node's owner and mode \
+                 stay, and the read-only mount keeps the container from changing them]",
                 "mknod /dev/p p (FIFO), chown 1:2, chmod 0620",
             ]
         );

@@ -17,7 +17,7 @@ use crate::error::RootfsError;
 static OPENAT2_MISSING: AtomicBool = AtomicBool::new(false);
 
 /// Most symlinks followed in one lookup, as the kernel's `MAXSYMLINKS`.
-const MAX_SYMLINKS: u32 = 40;
+pub(crate) const MAX_SYMLINKS: u32 = 40;
 
 /// Opens `path` as if `root` were `/`: absolute symlinks and `..` never leave `root`, magic links
 /// (`/proc/self/fd/N`, …) are refused. Returns an `O_PATH` fd (usable for `fstat`, as the dirfd of
@@ -310,7 +310,7 @@ pub(crate) fn create_entry(
 }
 
 /// When `parent/name` is a symlink (that did not resolve), the path inside the root it points to.
-fn dangling_link_target(
+pub(crate) fn dangling_link_target(
     root: BorrowedFd<'_>,
     parent: &OwnedFd,
     name: &OsStr,

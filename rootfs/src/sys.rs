@@ -117,3 +117,45 @@ pub(crate) fn move_mount_fds(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result
     };
     Errno::result(ret).map(drop)
 }
+
+/// `open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH [| AT_RECURSIVE])`: a
+/// detached copy of the mount `fd` is on, rooted at the file `fd` refers to (a bind source given
+/// as an fd: no path is resolved).
+pub(crate) fn open_tree_clone_fd(fd: BorrowedFd<'_>, recursive: bool) -> Result<OwnedFd, Errno> {
+    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: the path is the 'static empty C string, only read by the kernel; `fd` is borrowed
+    // and open for the duration of the call. On success the return value is a new descriptor
+    // nobody else owns.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    let fd = Errno::result(ret)?;
+    // SAFETY: `fd` was just returned by open_tree and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// The id of the mount `fd` is on, and whether `fd` is that mount's root (statx(2) with
+/// `STATX_MNT_ID`, Linux 5.8+).
+pub(crate) fn mount_id(fd: BorrowedFd<'_>) -> Result<(u64, bool), Errno> {
+    // SAFETY: an all-zero `statx` is a valid value of this plain C struct (integers only).
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: the path is the 'static empty C string (only read); the kernel writes at most
+    // `size_of::<statx>()` bytes into `stx`, a live, exclusively borrowed struct on our stack;
+    // `fd` is borrowed and open for the duration of the call.
+    let ret = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_MNT_ID,
+            &mut stx,
+        )
+    };
+    Errno::result(ret)?;
+    if stx.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(Errno::ENOSYS);
+    }
+    let is_root = stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+    Ok((stx.stx_mnt_id, is_root))
+}

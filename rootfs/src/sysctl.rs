@@ -4,15 +4,16 @@
 use std::fmt;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::BorrowedFd;
-use std::path::PathBuf;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
+use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, Mode, SFlag};
+use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
 
 use crate::error::{PlanError, RootfsError};
-use crate::resolve::{open_at_root, proc_fd_path};
 
 /// One sysctl to write, with a validated key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,27 +48,78 @@ impl SysctlOp {
         PathBuf::from("/proc/sys").join(self.key.replace('.', "/"))
     }
 
-    /// Writes the value to the file resolved inside `root` (the container's `/proc`).
-    pub(crate) fn write(&self, root: BorrowedFd<'_>) -> Result<(), RootfsError> {
-        self.try_write(root).map_err(|source| RootfsError::Sysctl {
+    /// `sys/net/ipv4/ip_forward`: the path relative to the procfs root.
+    fn proc_relative(&self) -> PathBuf {
+        PathBuf::from("sys").join(self.key.replace('.', "/"))
+    }
+
+    /// Writes the value to its file below `proc`, the container's procfs (opened and verified by
+    /// the caller): opened with openat2 `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV`
+    /// (no symlink, no other mount on the way), checked to be a regular file of procfs again.
+    pub(crate) fn write(&self, proc: BorrowedFd<'_>) -> Result<(), RootfsError> {
+        self.try_write(proc).map_err(|source| RootfsError::Sysctl {
             key: self.key.clone(),
             value: self.value.clone(),
             source,
         })
     }
 
-    fn try_write(&self, root: BorrowedFd<'_>) -> Result<(), Errno> {
-        let found = open_at_root(root, &self.path())?;
-        if SFlag::from_bits_truncate(fstat(&found)?.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            // A directory (`net.ipv4`) or anything else that is not a parameter.
+    fn try_write(&self, proc: BorrowedFd<'_>) -> Result<(), Errno> {
+        let fd = open_beneath(proc, &self.proc_relative())?;
+        check_procfs(fd.as_fd())?;
+        if SFlag::from_bits_truncate(fstat(&fd)?.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
             return Err(Errno::EISDIR);
         }
-        // Reopen the O_PATH fd for writing through its /proc/self/fd link: the very same file.
-        let flags = OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
-        let fd = open(proc_fd_path(&found).as_str(), flags, Mode::empty())?;
         File::from(fd)
             .write_all(self.value.as_bytes())
             .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    }
+}
+
+/// Set once openat2(2) answered ENOSYS: walk the components instead.
+static OPENAT2_MISSING: AtomicBool = AtomicBool::new(false);
+
+/// Opens `rel` below `dir` for writing, through no symlink and no mount point.
+fn open_beneath(dir: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd, Errno> {
+    let flags = OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    if !OPENAT2_MISSING.load(Ordering::Relaxed) {
+        let how = OpenHow::new().flags(flags).resolve(
+            ResolveFlag::RESOLVE_BENEATH
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_XDEV,
+        );
+        match openat2(dir, rel, how) {
+            Err(Errno::ENOSYS) => OPENAT2_MISSING.store(true, Ordering::Relaxed),
+            other => return other,
+        }
+    }
+    walk_beneath(dir, rel, flags)
+}
+
+/// The openat2 fallback: one `O_NOFOLLOW` component at a time, each checked to be procfs.
+fn walk_beneath(dir: BorrowedFd<'_>, rel: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+    let names: Vec<&std::ffi::OsStr> = rel.iter().collect();
+    let Some((last, dirs)) = names.split_last() else {
+        return Err(Errno::EINVAL);
+    };
+    let mut cur: Option<OwnedFd> = None;
+    for name in dirs {
+        let at = cur.as_ref().map_or(dir, |fd| fd.as_fd());
+        let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let next = openat(at, *name, dir_flags, Mode::empty())?;
+        check_procfs(next.as_fd())?;
+        cur = Some(next);
+    }
+    let at = cur.as_ref().map_or(dir, |fd| fd.as_fd());
+    openat(at, *last, flags | OFlag::O_NOFOLLOW, Mode::empty())
+}
+
+/// `EXDEV` unless `fd` is on a procfs (fstatfs `PROC_SUPER_MAGIC`).
+pub(crate) fn check_procfs(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    if fstatfs(fd)?.filesystem_type() == PROC_SUPER_MAGIC {
+        Ok(())
+    } else {
+        Err(Errno::EXDEV)
     }
 }
 

@@ -8,7 +8,7 @@
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
+use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -294,18 +294,78 @@ fn sh(script: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// /dev as the plan builds it.
-fn check_dev(expect_gid5: bool) -> Check {
-    ensure!(mount_at("/dev")?.fstype == "tmpfs", "/dev is not a tmpfs");
-    for d in ["null", "zero", "full", "random", "urandom", "tty"] {
+/// The standard devices: (name, major, minor).
+const STD_DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// The errno of chmod(2) of `path` to `mode` (None: it worked).
+fn chmod_errno(path: &str, mode: u32) -> Option<i32> {
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        nix::sys::stat::Mode::from_bits_truncate(mode),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .err()
+    .map(|e| e as i32)
+}
+
+/// The errno of chown(2) of `path` to `uid` (None: it worked).
+fn chown_errno(path: &str, uid: u32) -> Option<i32> {
+    nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(uid)), None)
+        .err()
+        .map(|e| e as i32)
+}
+
+/// The standard devices: without a user namespace, nodes of the container's own `/dev` tmpfs
+/// (mode 0666, root's), never mounts of the host's; in one, read-only binds of the host's nodes
+/// that refuse chmod and chown but still read and write.
+fn check_std_devices(user_ns: bool) -> Check {
+    let dev = fs::metadata("/dev").map_err(|e| format!("/dev: {e}"))?;
+    for (d, major, minor) in STD_DEVICES {
         let p = format!("/dev/{d}");
         let meta = fs::metadata(&p).map_err(|e| format!("{p}: {e}"))?;
         ensure!(
-            meta.file_type().is_char_device(),
-            "{p} is not a char device"
+            meta.file_type().is_char_device() && meta.rdev() == makedev(major, minor),
+            "{p} is not the char device {major}:{minor}"
         );
-        ensure!(mount_at(&p).is_ok(), "{p} is not a bind mount");
+        if user_ns {
+            let m = mount_at(&p)?;
+            for opt in ["ro", "nosuid", "noexec"] {
+                ensure!(has_option(&m.options, opt), "{p} is not {opt}: {m:?}");
+            }
+            ensure!(!has_option(&m.options, "nodev"), "{p} is nodev: {m:?}");
+            ensure!(
+                chmod_errno(&p, 0o600) == Some(libc::EROFS),
+                "chmod {p} worked"
+            );
+            ensure!(chown_errno(&p, 0) == Some(libc::EROFS), "chown {p} worked");
+        } else {
+            ensure!(mount_at(&p).is_err(), "{p} is a mount (the host's node?)");
+            ensure!(meta.dev() == dev.dev(), "{p} is not in the /dev tmpfs");
+            ensure!(
+                meta.mode() & 0o7777 == 0o666 && (meta.uid(), meta.gid()) == (0, 0),
+                "{p}: mode {:o} owner {}:{}",
+                meta.mode(),
+                meta.uid(),
+                meta.gid()
+            );
+        }
     }
+    Ok(())
+}
+
+/// /dev as the plan builds it.
+fn check_dev(expect_gid5: bool) -> Check {
+    ensure!(mount_at("/dev")?.fstype == "tmpfs", "/dev is not a tmpfs");
+    // devpts' gid=5 is left out exactly in a user namespace.
+    check_std_devices(!expect_gid5)?;
     fs::write("/dev/null", "discarded").map_err(|e| format!("write /dev/null: {e}"))?;
     ensure!(
         fs::read("/dev/null").map_err(|e| e.to_string())?.is_empty(),
@@ -411,15 +471,9 @@ fn dir_root_gets_proc_sys_dev_and_loses_the_old_root() {
         let mut expected = vec![
             "/",
             "/dev",
-            "/dev/full",
             "/dev/mqueue",
-            "/dev/null",
             "/dev/pts",
-            "/dev/random",
             "/dev/shm",
-            "/dev/tty",
-            "/dev/urandom",
-            "/dev/zero",
             "/proc",
             "/sys",
             "/tmp",
@@ -1058,7 +1112,7 @@ fn device_nodes_are_made_with_type_number_mode_and_owner() {
     let devices = vec![
         node("/dev/mynull", DeviceKind::Char, (1, 3), 0o620, (1, 2)),
         node("/dev/fifos/myfifo", DeviceKind::Fifo, (0, 0), 0o640, (3, 4)),
-        // Replaces the standard bind of the host's /dev/zero.
+        // Replaces the standard /dev/zero node.
         node("/dev/zero", DeviceKind::Char, (1, 5), 0o666, (0, 0)),
         // Outside /dev: in the root directory itself, its parents created.
         node("/opt/nodes/null2", DeviceKind::Char, (1, 3), 0o2750, (5, 6)),
@@ -1073,13 +1127,11 @@ fn device_nodes_are_made_with_type_number_mode_and_owner() {
         for d in &devices {
             check_node(d)?;
         }
+        ensure!(mount_at("/dev/zero").is_err(), "/dev/zero is a mount");
+        let null = fs::metadata("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
         ensure!(
-            mount_at("/dev/zero").is_err(),
-            "/dev/zero is still the host's bind"
-        );
-        ensure!(
-            mount_at("/dev/null").is_ok(),
-            "the standard /dev/null bind is gone"
+            null.rdev() == makedev(1, 3) && null.mode() & 0o7777 == 0o666,
+            "the standard /dev/null node is gone"
         );
         fs::write("/dev/mynull", "discarded").map_err(|e| format!("write /dev/mynull: {e}"))?;
         ensure!(
@@ -1269,4 +1321,376 @@ fn a_failing_sysctl_names_the_key_and_errno() {
         })
         .unwrap();
     }
+}
+
+// --- the host's device nodes are out of reach ---------------------------------------------------
+
+/// Fresh char nodes `zero` (1:5) and `null` (1:3), mode 0666, in a temp dir: stand-ins for the
+/// host's nodes, bound over `/dev/zero` and `/dev/null` in the test's private mount namespace so
+/// an attack that works changes them, never the real host's.
+fn decoy_nodes() -> (tempfile::TempDir, [PathBuf; 2]) {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = [("zero", 5), ("null", 3)].map(|(name, minor)| {
+        let p = dir.path().join(name);
+        nix::sys::stat::mknod(
+            &p,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            makedev(1, minor),
+        )
+        .unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o666)).unwrap();
+        p
+    });
+    (dir, nodes)
+}
+
+/// Binds the decoys over the namespace's `/dev/zero` and `/dev/null` (in the private namespace
+/// of the container child: the host never sees it).
+fn bind_decoys(nodes: &[PathBuf; 2]) -> Check {
+    for (node, on) in nodes.iter().zip(["/dev/zero", "/dev/null"]) {
+        mount(Some(node), on, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(|e| format!("bind the decoy over {on}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// (mode, uid, gid, ctime) of a file.
+fn owner_mode_ctime(p: &Path) -> (u32, u32, u32, i64, i64) {
+    let m = fs::metadata(p).unwrap();
+    (m.mode(), m.uid(), m.gid(), m.ctime(), m.ctime_nsec())
+}
+
+/// The attack: chmod and chown the standard devices and a masked file from inside.
+fn attack_nodes() -> Vec<(String, Option<i32>)> {
+    let mut got = Vec::new();
+    for p in ["/dev/zero", "/dev/null", "/proc/keys", "/proc/kcore"] {
+        if !Path::new(p).exists() {
+            continue;
+        }
+        got.push((format!("chmod {p}"), chmod_errno(p, 0o600)));
+        got.push((format!("chown {p}"), chown_errno(p, 65534)));
+    }
+    got
+}
+
+fn host_nodes_stay(user_ns: bool) {
+    let (_dir, root) = busybox_rootfs();
+    let (_decoys_dir, decoys) = decoy_nodes();
+    let before = decoys.clone().map(|d| owner_mode_ctime(&d));
+    let real_before = ["/dev/zero", "/dev/null"].map(|d| owner_mode_ctime(Path::new(d)));
+    let decoy_ids = decoys.clone().map(|d| {
+        let m = fs::metadata(d).unwrap();
+        (m.dev(), m.ino())
+    });
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.new_pid_ns = true;
+    spec.in_user_ns = user_ns;
+    spec.masked_paths = RootfsSpec::DEFAULT_MASKED_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    let ns = Namespaces {
+        user: user_ns,
+        ..PLAIN
+    };
+    in_container(ns, || {
+        bind_decoys(&decoys)?;
+        apply(&spec)?;
+        for (p, (dev, ino)) in ["/dev/zero", "/dev/null"].iter().zip(decoy_ids) {
+            let m = fs::metadata(p).map_err(|e| format!("{p}: {e}"))?;
+            ensure!(
+                user_ns == ((m.dev(), m.ino()) == (dev, ino)),
+                "{p} inside is {}the host's node",
+                if user_ns { "not " } else { "" }
+            );
+        }
+        for (what, errno) in attack_nodes() {
+            // Masked files and (in a user namespace) the host's nodes are read-only mounts;
+            // without one the standard nodes are the container's own, free to change.
+            let own_node = !user_ns && what.contains("/dev/");
+            let want = if own_node { None } else { Some(libc::EROFS) };
+            ensure!(errno == want, "{what}: {errno:?}, expected {want:?}");
+        }
+        // The nodes still work.
+        fs::write("/dev/null", "x").map_err(|e| format!("write /dev/null: {e}"))?;
+        ensure!(
+            fs::read("/proc/keys")
+                .map_err(|e| e.to_string())?
+                .is_empty(),
+            "/proc/keys is not masked"
+        );
+        Ok(())
+    })
+    .unwrap();
+    let after = decoys.clone().map(|d| owner_mode_ctime(&d));
+    assert_eq!(before, after, "the host's (decoy) nodes changed");
+    let real_after = ["/dev/zero", "/dev/null"].map(|d| owner_mode_ctime(Path::new(d)));
+    assert_eq!(real_before, real_after, "the host's nodes changed");
+}
+
+#[test]
+fn the_host_device_nodes_stay_unchanged_without_a_user_namespace() {
+    host_nodes_stay(false);
+}
+
+#[test]
+fn the_host_device_nodes_stay_unchanged_in_a_user_namespace() {
+    host_nodes_stay(true);
+}
+
+// --- a hostile rootfs ----------------------------------------------------------------------------
+
+/// Applies `spec` and returns the error it must fail with.
+fn apply_err(spec: &RootfsSpec) -> Result<cove_rootfs::RootfsError, String> {
+    let plan = MountPlan::build(spec).map_err(|e| e.to_string())?;
+    plan.apply()
+        .err()
+        .ok_or_else(|| "apply succeeded".to_string())
+}
+
+/// A root whose `/dev` is a bind of a rootfs directory holding `null` as `make_null` makes it.
+fn masked_with_fake_dev_null(make_null: impl Fn(&Path), found: &str, errno: i32) {
+    let (dir, root) = busybox_rootfs();
+    let fake_dev = root.join("fake-dev");
+    fs::create_dir_all(&fake_dev).unwrap();
+    make_null(&fake_dev.join("null"));
+    let host_file = dir.path().join("host-file");
+    fs::write(&host_file, "host data").unwrap();
+    fs::set_permissions(&host_file, fs::Permissions::from_mode(0o644)).unwrap();
+    let before = owner_mode_ctime(&host_file);
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.new_pid_ns = true;
+    spec.mounts = vec![MountSpec::bind(&fake_dev, "/dev", &[])];
+    spec.masked_paths = vec!["/proc/keys".into(), "/proc/kcore".into()];
+    let host_str = host_file.display().to_string();
+    in_container(PLAIN, || {
+        let err = apply_err(&spec)?;
+        ensure!(err.stage() == "mask", "stage {}: {err}", err.stage());
+        let want = format!(
+            "the container's /dev/null is {found}, not the char device 1:3: refusing to mask /proc/keys with it"
+        );
+        ensure!(err.to_string() == want, "message {err}");
+        ensure!(err.errno() == Some(errno), "errno {:?}", err.errno());
+        ensure!(
+            !mounts().iter().any(|m| m.point.ends_with("/proc/keys")),
+            "/proc/keys was masked anyway"
+        );
+        ensure!(
+            !mounts().iter().any(|m| m.root == host_str),
+            "the host file is mounted"
+        );
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        before,
+        owner_mode_ctime(&host_file),
+        "the host file changed"
+    );
+    assert_eq!(fs::read_to_string(&host_file).unwrap(), "host data");
+}
+
+#[test]
+fn a_dev_null_symlink_to_a_host_file_fails_the_masks_closed() {
+    let host_like = "/etc/hostname";
+    masked_with_fake_dev_null(
+        |p| symlink(host_like, p).unwrap(),
+        "a symlink",
+        libc::EINVAL,
+    );
+}
+
+#[test]
+fn a_regular_file_as_dev_null_fails_the_masks_closed() {
+    masked_with_fake_dev_null(
+        |p| fs::write(p, "not a device").unwrap(),
+        "a regular file",
+        libc::EINVAL,
+    );
+}
+
+#[test]
+fn a_missing_dev_null_fails_the_masks_closed() {
+    masked_with_fake_dev_null(|_| {}, "missing", libc::ENOENT);
+}
+
+#[test]
+fn proc_sys_and_dev_as_symlinks_are_refused() {
+    for name in ["proc", "sys", "dev"] {
+        let (dir, root) = busybox_rootfs();
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        let outside = fs::canonicalize(&outside).unwrap();
+        // An absolute link at a host path, and the same path inside the root, both watched.
+        symlink(&outside, root.join(name)).unwrap();
+        let in_root = root.join(outside.strip_prefix("/").unwrap());
+        let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+        spec.new_pid_ns = true;
+        spec.new_ipc_ns = true;
+        spec.sysctl = vec![("kernel.msgmax".into(), "12345".into())];
+        spec.masked_paths = RootfsSpec::DEFAULT_MASKED_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        in_container(PLAIN, || {
+            let err = apply_err(&spec)?;
+            let want = format!("rootfs /{name} is a symlink: refused");
+            ensure!(err.to_string() == want, "/{name}: message {err}");
+            ensure!(err.errno() == Some(libc::ELOOP), "errno {:?}", err.errno());
+            // Only the root's bind onto itself and the system dirs mounted before this one.
+            let root_str = root.display().to_string();
+            let mut want = vec![root_str.clone()];
+            let before: Vec<&str> = ["proc", "sys"]
+                .into_iter()
+                .take_while(|d| *d != name)
+                .collect();
+            want.extend(before.iter().map(|d| format!("{root_str}/{d}")));
+            let under_root: Vec<String> = mounts()
+                .into_iter()
+                .map(|m| m.point)
+                .filter(|p| p.starts_with(&root_str))
+                .collect();
+            ensure!(
+                under_root == want,
+                "/{name}: mounts under the root: {under_root:?}"
+            );
+            Ok(())
+        })
+        .unwrap();
+        assert!(
+            fs::read_dir(&outside).unwrap().next().is_none(),
+            "/{name}: the outside dir was written"
+        );
+        assert!(
+            !in_root.exists(),
+            "/{name}: its target was created inside the root"
+        );
+        assert!(fs::symlink_metadata(root.join(name))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+}
+
+#[test]
+fn sysctls_are_refused_when_proc_is_not_procfs() {
+    let (_dir, root) = busybox_rootfs();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+    spec.new_pid_ns = true;
+    spec.new_ipc_ns = true;
+    // A tmpfs over /proc holding a fake `sys/kernel/msgmax`: the write must not go there.
+    spec.mounts = vec![MountSpec::tmpfs("/proc", &[])];
+    spec.sysctl = vec![("kernel.msgmax".into(), "12345".into())];
+    in_container(PLAIN, || {
+        let err = apply_err(&spec)?;
+        ensure!(err.stage() == "procfs", "stage {}: {err}", err.stage());
+        ensure!(
+            err.to_string() == "the container's /proc is not procfs",
+            "message {err}"
+        );
+        ensure!(err.errno() == Some(libc::EXDEV), "errno {:?}", err.errno());
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Swaps `a` and `b` (renameat2 RENAME_EXCHANGE) until `stop`; returns how many swaps worked.
+fn swap_until(a: PathBuf, b: PathBuf, stop: &std::sync::atomic::AtomicBool) -> u64 {
+    use std::sync::atomic::Ordering;
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let r = nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            &a,
+            nix::fcntl::AT_FDCWD,
+            &b,
+            nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+        );
+        n += u64::from(r.is_ok());
+    }
+    n
+}
+
+#[test]
+fn renaming_mount_targets_during_apply_never_reaches_outside_the_root() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (dir, root) = busybox_rootfs();
+    let outside = fs::canonicalize(dir.path()).unwrap().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::create_dir_all(root.join("data")).unwrap();
+    fs::create_dir_all(root.join("run")).unwrap();
+    symlink(&outside, root.join("evil")).unwrap();
+    symlink(&outside, root.join("evil2")).unwrap();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root.clone()));
+    spec.new_pid_ns = true;
+    spec.mounts = vec![
+        MountSpec::bind(&src, "/data", &["ro", "nosuid"]),
+        MountSpec::tmpfs("/run", &["size=64k", "rprivate"]),
+    ];
+    spec.readonly_paths = vec!["/run".into()];
+    let stop = AtomicBool::new(false);
+    let outside_str = outside.display().to_string();
+    let (mut ok, mut failed) = (0, 0);
+    /// Stops the racers even when the loop below panics (the scope waits for them).
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let swaps = std::thread::scope(|s| {
+        let (root, stop) = (&root, &stop);
+        let _stop = Stop(stop);
+        let racers = [("data", "evil"), ("run", "evil2")]
+            .map(|(a, b)| s.spawn(move || swap_until(root.join(a), root.join(b), stop)));
+        for _ in 0..40 {
+            let verdict = in_container(PLAIN, || {
+                if let Err(e) = MountPlan::build(&spec).unwrap().apply() {
+                    // Failing is fine (a target moved); escaping is not.
+                    return Err(format!("apply: {e}"));
+                }
+                ensure!(
+                    write_errno("/x") != Some(libc::EROFS),
+                    "the flags hit the root"
+                );
+                for m in mounts() {
+                    ensure!(
+                        !m.point.starts_with("/data")
+                            || has_option(&m.options, "ro")
+                            || m.point != "/data",
+                        "{m:?}"
+                    );
+                    // The only read-only mounts are the bind, /run and sysfs.
+                    if has_option(&m.options, "ro") {
+                        // A mount made on a directory the racer renamed moves with it.
+                        let allowed = m.point == "/sys"
+                            || m.point.starts_with("/evil")
+                            || m.point.ends_with("/data")
+                            || m.point.ends_with("/run")
+                            || m.point.ends_with(&outside_str)
+                            || m.point.starts_with("/sys/");
+                        ensure!(allowed, "read-only mount at {}", m.point);
+                    }
+                }
+                Ok(())
+            });
+            match verdict {
+                Ok(()) => ok += 1,
+                Err(e) if e.contains("apply:") => failed += 1,
+                Err(e) => panic!("{e}"),
+            }
+            assert!(
+                fs::read_dir(&outside).unwrap().next().is_none(),
+                "something landed outside the root"
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        racers.map(|r| r.join().unwrap())
+    });
+    assert!(swaps.iter().all(|n| *n > 100), "too few renames: {swaps:?}");
+    assert!(ok + failed == 40, "{ok} applied, {failed} refused");
+    eprintln!("{ok} applied, {failed} refused, {swaps:?} swaps");
 }

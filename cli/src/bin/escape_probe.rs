@@ -42,9 +42,27 @@ fn main() {
         ),
         "mknod-open" => mknod_open(
             &arg(1),
+            nix::sys::stat::SFlag::S_IFBLK,
             arg(2).parse().unwrap_or(0),
             arg(3).parse().unwrap_or(0),
         ),
+        "mknod-char-open" => mknod_open(
+            &arg(1),
+            nix::sys::stat::SFlag::S_IFCHR,
+            arg(2).parse().unwrap_or(0),
+            arg(3).parse().unwrap_or(0),
+        ),
+        "chmod" => errno_of(nix::sys::stat::fchmodat(
+            nix::fcntl::AT_FDCWD,
+            arg(1).as_str(),
+            nix::sys::stat::Mode::from_bits_truncate(u32::from_str_radix(&arg(2), 8).unwrap_or(0)),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )),
+        "chown" => errno_of(nix::unistd::chown(
+            arg(1).as_str(),
+            Some(nix::unistd::Uid::from_raw(arg(2).parse().unwrap_or(65534))),
+            None,
+        )),
         "fd" => raw(
             libc::SYS_fcntl,
             [
@@ -172,12 +190,13 @@ fn become_user(args: &[String]) -> String {
     format!("exec {prog}: {err}")
 }
 
-/// Creates a block device node and opens it for reading; the first error, prefixed by the step.
-fn mknod_open(path: &str, major: u64, minor: u64) -> String {
+/// Creates a device node of type `kind` and opens it for reading; the first error, prefixed by
+/// the step.
+fn mknod_open(path: &str, kind: nix::sys::stat::SFlag, major: u64, minor: u64) -> String {
     let dev = nix::sys::stat::makedev(major, minor);
     if let Err(e) = nix::sys::stat::mknod(
         path,
-        nix::sys::stat::SFlag::S_IFBLK,
+        kind,
         nix::sys::stat::Mode::from_bits_truncate(0o600),
         dev,
     ) {
