@@ -867,3 +867,20 @@ fn without_a_capabilities_section_the_container_keeps_what_cove_holds() {
     }
     oci.assert_gone();
 }
+
+#[test]
+fn a_seccomp_profile_without_close_range_still_starts() {
+    // Docker profiles before 2021 and many hand-written ones do not list close_range: it answers EPERM once the
+    // filter is loaded, where cove marks the last descriptors close-on-exec. runc and crun start such bundles.
+    let oci = Oci::new("noclose", "echo started");
+    oci.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+    });
+    let out = oci.cove(&["run", "--bundle", oci.bundle().to_str().unwrap(), &oci.id]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(common::stdout(&out), "started\n");
+    oci.assert_gone();
+}

@@ -395,12 +395,14 @@ fn switch_user(user: &User) -> Result<(), ChildError> {
 }
 
 /// Marks every fd after stdio and the `extra` preserved ones close-on-exec, so the program inherits none of the
-/// runtime's descriptors (the sync socket is close-on-exec already). Falls back to `/proc/self/fd` before 5.11.
+/// runtime's descriptors (the sync socket is close-on-exec already). Falls back to `/proc/self/fd` before 5.11,
+/// and when the container's seccomp profile (loaded by now) does not allow `close_range` (EPERM: Docker profiles
+/// before 2021 and many hand-written ones), as runc and crun start such bundles.
 fn close_stray_fds(extra: u32) -> Result<(), ChildError> {
     let first = 3 + RawFd::try_from(extra).unwrap_or(RawFd::MAX - 3);
     match sys::cloexec_from(first) {
         Ok(()) => Ok(()),
-        Err(Errno::ENOSYS | Errno::EINVAL) => cloexec_from_proc(first),
+        Err(Errno::ENOSYS | Errno::EINVAL | Errno::EPERM) => cloexec_from_proc(first),
         Err(e) => Err(ChildError::from_errno(
             "close fds",
             e,
