@@ -423,7 +423,7 @@ pub enum RootfsError {
     },
     /// `/proc`, `/sys` or `/dev` of the rootfs is a symlink: mounting there (or below) would act
     /// on a place the rootfs chose.
-    #[error("rootfs {path} is a symlink: refused")]
+    #[error("rootfs {} is a symlink: refused ({} must be mounted on ordinary directory)", path.display(), path.display())]
     SymlinkedSystemDir {
         /// `/proc`, `/sys` or `/dev`.
         path: PathBuf,

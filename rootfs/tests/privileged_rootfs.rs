@@ -1535,7 +1535,10 @@ fn proc_sys_and_dev_as_symlinks_are_refused() {
             .collect();
         in_container(PLAIN, || {
             let err = apply_err(&spec)?;
-            let want = format!("rootfs /{name} is a symlink: refused");
+            // runc's wording too ("must be mounted on ordinary directory"): tools and suites look for it.
+            let want = format!(
+                "rootfs /{name} is a symlink: refused (/{name} must be mounted on ordinary directory)"
+            );
             ensure!(err.to_string() == want, "/{name}: message {err}");
             ensure!(err.errno() == Some(libc::ELOOP), "errno {:?}", err.errno());
             // Only the root's bind onto itself and the system dirs mounted before this one.

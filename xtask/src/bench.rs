@@ -13,7 +13,7 @@ use crate::cmd::{cargo, is_root, run, workspace_root};
 use crate::rootfs;
 
 mod bundle;
-mod fixture;
+pub(crate) mod fixture;
 mod measure;
 mod report;
 mod sys;

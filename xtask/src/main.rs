@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod cmd;
+mod conformance;
 mod rootfs;
 mod test;
 mod vm;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("conformance") => conformance::conformance(&args[1..]),
         Some("vm-test") => vm::vm_test(&vm::VmOptions {
             filter: args[1..].to_vec(),
             ..Default::default()
@@ -34,13 +36,14 @@ fn main() -> ExitCode {
             rootfs::ensure().map(|path| println!("test rootfs ready: {}", path.display()))
         }
         Some("-h" | "--help" | "help") | None => {
-            print!("{USAGE_HEAD}  {}", bench::USAGE);
+            print!("{USAGE_HEAD}  {}{}", bench::USAGE, conformance::USAGE);
             return ExitCode::SUCCESS;
         }
         Some(other) => {
             eprint!(
-                "xtask: unknown command `{other}`\n\n{USAGE_HEAD}{}",
-                bench::USAGE
+                "xtask: unknown command `{other}`\n\n{USAGE_HEAD}{}{}",
+                bench::USAGE,
+                conformance::USAGE
             );
             return ExitCode::from(2);
         }
