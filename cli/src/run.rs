@@ -261,6 +261,7 @@ fn command(
     command
         .setup(move || {
             bounding.apply_oom_score_adj()?;
+            bounding.seccomp.record_host_pid();
             if let Some(attach) = &self_attach {
                 attach
                     .attach_calling_thread()

@@ -101,6 +101,11 @@ pub struct Seccomp {
     pub listener_path: Option<PathBuf>,
     /// The connection to `listener_path` (close-on-exec) and the container id, once connected.
     listener: Option<(Arc<OwnedFd>, String)>,
+    /// OCI `linux.seccomp.listenerMetadata`: the opaque `metadata` sent with the listener fd.
+    pub listener_metadata: String,
+    /// The container process's pid on the host, recorded in the child while the host's /proc is still at
+    /// `/proc` (before pivot_root), for the container process state.
+    host_pid: std::sync::OnceLock<u32>,
 }
 
 /// Connecting to `security.seccomp_listener` failed.
@@ -142,6 +147,8 @@ impl Seccomp {
             filter: Some(filter),
             listener_path: None,
             listener: None,
+            listener_metadata: String::new(),
+            host_pid: std::sync::OnceLock::new(),
         })
     }
 
@@ -157,6 +164,8 @@ impl Seccomp {
             filter,
             listener_path,
             listener: None,
+            listener_metadata: String::new(),
+            host_pid: std::sync::OnceLock::new(),
         }
     }
 
@@ -167,6 +176,8 @@ impl Seccomp {
             filter: None,
             listener_path: None,
             listener: None,
+            listener_metadata: String::new(),
+            host_pid: std::sync::OnceLock::new(),
         }
     }
 
@@ -179,6 +190,8 @@ impl Seccomp {
             filter,
             listener_path: None,
             listener: None,
+            listener_metadata: String::new(),
+            host_pid: std::sync::OnceLock::new(),
         })
     }
 
@@ -216,6 +229,20 @@ impl Seccomp {
         self.listener.as_ref().map(|(sock, _)| sock.as_raw_fd())
     }
 
+    /// Child side, before pivot_root: records the process's pid on the host (the host's `/proc/self`) for the
+    /// container process state sent with the listener fd, as runc sends the host pid. Nothing without a listener.
+    pub fn record_host_pid(&self) {
+        if self.listener.is_none() {
+            return;
+        }
+        let pid = std::fs::read_link("/proc/self")
+            .ok()
+            .and_then(|p| p.to_str()?.parse().ok());
+        if let Some(pid) = pid {
+            let _ = self.host_pid.set(pid);
+        }
+    }
+
     /// Loads the filter (child side); a listener fd goes to the connected socket.
     fn apply(&self) -> Result<(), ChildError> {
         let Some(filter) = &self.filter else {
@@ -233,8 +260,8 @@ impl Seccomp {
     /// Child side: sends the OCI container process state with the listener fd (SCM_RIGHTS) in
     /// one `sendmsg`, then closes the listener (the connection closes at exec: close-on-exec).
     ///
-    /// `pid` is the container process's pid as it sees itself (in a new pid namespace: 1), not
-    /// the host's; a supervisor gets the host view from each notification's `pid`.
+    /// `pid` is the container process's pid on the host (as `cove state` shows it, and runc sends it) when
+    /// [`record_host_pid`](Seccomp::record_host_pid) ran, else as the process sees itself.
     fn send_listener(&self, listener: OwnedFd) -> Result<(), ChildError> {
         let Some((sock, id)) = &self.listener else {
             return Err(ChildError::new(
@@ -245,7 +272,12 @@ impl Seccomp {
                     .to_string(),
             ));
         };
-        let state = container_process_state(id, std::process::id());
+        let pid = self
+            .host_pid
+            .get()
+            .copied()
+            .unwrap_or_else(std::process::id);
+        let state = container_process_state(id, pid, &self.listener_metadata);
         let fds = [listener.as_raw_fd()];
         let cmsg = [ControlMessage::ScmRights(&fds)];
         let iov = [IoSlice::new(state.as_bytes())];
@@ -266,12 +298,12 @@ impl Seccomp {
 }
 
 /// The OCI "container process state" sent with the seccomp listener fd.
-pub fn container_process_state(id: &str, pid: u32) -> String {
+pub fn container_process_state(id: &str, pid: u32, metadata: &str) -> String {
     serde_json::json!({
         "ociVersion": "1.0.2",
         "fds": ["seccompFd"],
         "pid": pid,
-        "metadata": "",
+        "metadata": metadata,
         "state": {
             "ociVersion": "1.0.2",
             "id": id,
@@ -839,11 +871,11 @@ mod tests {
     #[test]
     fn the_container_process_state_is_ocis() {
         let state: serde_json::Value =
-            serde_json::from_str(&container_process_state("web", 7)).unwrap();
+            serde_json::from_str(&container_process_state("web", 7, "opaque")).unwrap();
         assert_eq!(
             state,
             serde_json::json!({
-                "ociVersion": "1.0.2", "fds": ["seccompFd"], "pid": 7, "metadata": "",
+                "ociVersion": "1.0.2", "fds": ["seccompFd"], "pid": 7, "metadata": "opaque",
                 "state": { "ociVersion": "1.0.2", "id": "web", "status": "creating", "pid": 7,
                            "bundle": "" }
             })

@@ -966,7 +966,6 @@ refused! {
     refuses_blkio_weight_device: "/linux/resources/blockIO", {"weightDevice": [{"major": 8, "minor": 0, "weight": 100}]} => "linux.resources.blockIO.weightDevice";
     refuses_rdma: "/linux/resources/rdma", {"mlx5_1": {"hcaHandles": 3}} => "linux.resources.rdma";
     refuses_unified: "/linux/resources/unified", {"memory.high": "1G"} => "linux.resources.unified";
-    refuses_seccomp_listener_metadata: "/linux/seccomp", {"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"} => "linux.seccomp.listenerMetadata";
     refuses_a_host_wide_sysctl: "/linux/sysctl", {"kernel.pid_max": "4096"} => "linux.sysctl.kernel.pid_max";
     refuses_an_unknown_mount_type: "/mounts/0", {"destination": "/data", "type": "ext4", "source": "/dev/sda1"} => "mounts[0].type";
 }

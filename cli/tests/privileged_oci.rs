@@ -884,3 +884,34 @@ fn a_seccomp_profile_without_close_range_still_starts() {
     assert_eq!(common::stdout(&out), "started\n");
     oci.assert_gone();
 }
+
+#[test]
+fn the_seccomp_agent_gets_the_host_pid_and_the_listener_metadata() {
+    // As runc sends it and youki's contest checks: the container process state carries the pid `cove state`
+    // shows (the host's) and `linux.seccomp.listenerMetadata` as `metadata`.
+    let oci = Oci::new("notify", "exec sleep 100");
+    let socket = oci.dir.path().join("agent.sock");
+    let agent = UnixListener::bind(&socket).unwrap();
+    oci.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": socket,
+            "listenerMetadata": "opaque agent data",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let created = std::thread::scope(|s| {
+        let create = s.spawn(|| oci.create());
+        let (conn, _) = agent.accept().unwrap();
+        let received = common::receive_fd(&conn);
+        (create.join().unwrap(), received)
+    });
+    let (out, received) = created;
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let state: Value = serde_json::from_slice(&received.payload).unwrap();
+    assert_eq!(state["metadata"], "opaque agent data");
+    assert_eq!(state["pid"], oci.pid());
+    assert_eq!(state["state"]["id"], oci.id.as_str());
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}

@@ -168,10 +168,15 @@ fn cove_run_hands_the_listener_to_the_agent() {
     let (conn, _) = agent.accept().expect("accept");
     let (state, listener) = receive_state(&OwnedFd::from(conn));
     assert_eq!(state["state"]["id"], name.as_str());
-    assert_eq!(
-        state["pid"], 1,
-        "the container's own view: PID 1 of its namespace"
-    );
+    // The host's view, as `cove state` shows it and runc sends it: a child of the cove process.
+    let pid = state["pid"].as_i64().expect("pid");
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the container process");
+    let ppid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .map(str::trim);
+    assert_eq!(ppid, Some(cove.id().to_string().as_str()), "pid {pid}");
     let note = receive(listener.as_fd()).expect("receive");
     assert_eq!(i64::from(note.nr), libc::SYS_getppid);
     respond(listener.as_fd(), &Response::value(note.id, 4242)).expect("respond");

@@ -99,6 +99,21 @@ pub fn conformance(args: &[String]) -> Result<()> {
         eprintln!("xtask: contest: {}", outcome.summary());
         outcomes.push(outcome);
     }
+    if !options.update {
+        for group in expected.regressed_groups(options.runtime, &outcomes) {
+            eprintln!("xtask: contest: {group}: a case expected to pass did not: running the group once more");
+            let again = suite.run_group(
+                &group,
+                &runtime_path,
+                options.runtime,
+                options.group_timeout,
+            )?;
+            eprintln!("xtask: contest: {} (second run)", again.summary());
+            if let Some(slot) = outcomes.iter_mut().find(|o| o.group == group) {
+                *slot = again;
+            }
+        }
+    }
     if options.update {
         expected.update(options.runtime, &outcomes, options.groups.is_empty());
         expected.save(&file)?;

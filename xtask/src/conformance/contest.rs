@@ -152,9 +152,18 @@ impl Suite {
         let (status, timed_out) = run_bounded(&mut cmd, bound)?;
         remove_new_containers(runtime, &containers_before);
         let text = fs::read_to_string(&log).unwrap_or_default();
-        let cases = parse_report(group, &text);
+        let mut cases = parse_report(group, &text);
         let harness_failed = (!timed_out && !status && cases.is_empty())
             .then(|| first_panic_line(&text).unwrap_or_else(|| "no case reported".into()));
+        if let Some(why) = &harness_failed {
+            // The harness itself died (a panic in contest): the group counts as one failed pseudo-case, which the
+            // expectation file can list with its reason.
+            cases.push(Case {
+                id: format!("{group}::(contest)"),
+                status: Status::Fail,
+                reason: why.chars().take(200).collect(),
+            });
+        }
         Ok(Outcome {
             group: group.to_string(),
             cases,

@@ -286,15 +286,6 @@ fn seccomp_filter(seccomp: Option<&LinuxSeccomp>, bounding: &CapsHashSet) -> Res
         return Ok(Seccomp::unconfined());
     };
     let field = "linux.seccomp";
-    if s.listener_metadata()
-        .as_ref()
-        .is_some_and(|m| !m.is_empty())
-    {
-        return Err(ConfigError::unsupported(
-            "linux.seccomp.listenerMetadata",
-            "cove sends an empty `metadata` with the listener fd",
-        ));
-    }
     let err = |source| ConfigError::Seccomp {
         file: PathBuf::new(),
         field: field.to_string(),
@@ -318,6 +309,10 @@ fn seccomp_filter(seccomp: Option<&LinuxSeccomp>, bounding: &CapsHashSet) -> Res
             "linux.seccomp.listenerPath",
             format!("{} is not an absolute path", path.display()),
         )),
-        _ => Ok(Seccomp::from_filter("oci", Some(filter), listener)),
+        _ => {
+            let mut seccomp = Seccomp::from_filter("oci", Some(filter), listener);
+            seccomp.listener_metadata = s.listener_metadata().clone().unwrap_or_default();
+            Ok(seccomp)
+        }
     }
 }
