@@ -63,9 +63,7 @@ impl Keep {
 /// stack frames it never returns to, with every descriptor that an object it still uses or drops owns in `keep`.
 pub(crate) fn close_all_but(keep: &Keep) -> Result<(), ChildError> {
     for (first, last) in keep.gaps() {
-        // SAFETY: the caller keeps every descriptor the process still uses or drops (see above); the others are
-        // copies whose owners never run again in this process.
-        match unsafe { sys::close_range(first, last) } {
+        match sys::close_range(first, last) {
             Ok(()) => {}
             Err(Errno::ENOSYS | Errno::EPERM) => return close_listed(keep),
             Err(e) => {
@@ -90,8 +88,8 @@ fn close_listed(keep: &Keep) -> Result<(), ChildError> {
         .filter(|&fd| !keep.keeps(fd))
         .collect();
     for fd in open {
-        // SAFETY: as in `close_all_but`. EBADF: the directory's own descriptor, closed since.
-        match unsafe { sys::close_unowned(fd) } {
+        // EBADF: the directory's own descriptor, closed since.
+        match sys::close_unowned(fd) {
             Ok(()) | Err(Errno::EBADF) => {}
             Err(e) => return Err(ChildError::from_errno("close fds", e, format!("fd {fd}"))),
         }

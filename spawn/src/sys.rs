@@ -238,13 +238,12 @@ pub(crate) fn cloexec_from(first: RawFd) -> Result<(), Errno> {
 
 /// `close_range(first, last, 0)`: closes every descriptor numbered `first..=last` (Linux 5.9).
 ///
-/// # Safety
-///
-/// No descriptor in the range may be owned by an object this process will still use or drop: the caller
-/// (a container process before exec) closes copies of the runtime's descriptors whose owners live in stack
-/// frames it never returns to, and leaves out every descriptor a later step uses.
-pub(crate) unsafe fn close_range(first: RawFd, last: RawFd) -> Result<(), Errno> {
-    // SAFETY: integers only; the caller guarantees that no owner of a descriptor in the range uses it again.
+/// Only for the container process between release and exec (see `fds::close_all_but`): the descriptors it closes
+/// are its copies of the runtime's, owned by objects in stack frames it never returns to, and it leaves out every
+/// descriptor a later step uses or drops.
+pub(crate) fn close_range(first: RawFd, last: RawFd) -> Result<(), Errno> {
+    // SAFETY: integers only. Per the contract above, no owner of a descriptor in the range uses or drops it again
+    // in this process (the container process before exec), so no owned descriptor is closed under its owner.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_close_range,
@@ -256,13 +255,9 @@ pub(crate) unsafe fn close_range(first: RawFd, last: RawFd) -> Result<(), Errno>
     Errno::result(rc).map(drop)
 }
 
-/// `close(fd)` of a descriptor number the caller does not own (see [`close_range`]).
-///
-/// # Safety
-///
-/// As for [`close_range`]: no owner of `fd` uses or drops it afterwards.
-pub(crate) unsafe fn close_unowned(fd: RawFd) -> Result<(), Errno> {
-    // SAFETY: the caller guarantees that no owner of `fd` uses it again.
+/// `close(fd)` of a descriptor number the caller does not own, with the same contract as [`close_range`].
+pub(crate) fn close_unowned(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: as for `close_range`: no owner of `fd` uses or drops it again in the container process.
     Errno::result(unsafe { libc::close(fd) }).map(drop)
 }
 
