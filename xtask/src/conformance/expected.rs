@@ -2,10 +2,12 @@
 //! non-pass.
 //!
 //! ```text
-//! # case                                   cove  runc  # reason
-//! create::create                           pass  pass
-//! huge_tlb::huge_tlb                       skip  skip  # no hugetlb controller on this host
+//! # case                                   | cove | runc | reason
+//! create::create                           | pass | pass |
+//! huge_tlb::huge_tlb                       | skip | skip | no hugetlb controller on this host
 //! ```
+//!
+//! Fields are separated by `|` (case names have spaces: `time_ns::simple timens`); `-` is a runtime not run.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -102,17 +104,18 @@ impl Expected {
         };
         let mut cases = BTreeMap::new();
         for (n, line) in text.lines().enumerate() {
-            let (fields, reason) = line.split_once('#').unwrap_or((line, ""));
-            let words: Vec<&str> = fields.split_whitespace().collect();
-            if words.is_empty() {
+            if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let [id, cove, runc] = words[..] else {
-                bail!(
-                    "{}:{}: expected `case cove runc [# reason]`",
+            let fields: Vec<&str> = line.splitn(4, '|').map(str::trim).collect();
+            let [id, cove, runc, reason] = match fields[..] {
+                [id, cove, runc] => [id, cove, runc, ""],
+                [id, cove, runc, reason] => [id, cove, runc, reason],
+                _ => bail!(
+                    "{}:{}: expected `case | cove | runc | reason`",
                     path.display(),
                     n + 1
-                );
+                ),
             };
             let status = |w: &str| -> Result<Option<Status>> {
                 match w {
@@ -129,7 +132,7 @@ impl Expected {
             let entry = Entry {
                 cove: status(cove)?,
                 runc: status(runc)?,
-                reason: reason.trim().to_string(),
+                reason: reason.to_string(),
             };
             cases.insert(id.to_string(), entry);
         }
@@ -140,16 +143,18 @@ impl Expected {
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut text = String::from(
             "# youki contest (../shared/conformance/contest) on this cgroup layout: cove's and runc's result per\n\
-             # case; every non-pass has a one-line reason after `#`. `cargo xtask conformance` fails when a case\n\
+             # case (`case | cove | runc | reason`); every non-pass has a one-line reason. `cargo xtask conformance` fails when a case\n\
              # expected to pass does not, or a case is missing here. Update a column with\n\
              # `cargo xtask conformance --runtime cove|runc --update`, then edit the reasons.\n",
         );
         let word = |s: Option<Status>| s.map_or("-", Status::word);
         for (id, e) in &self.cases {
-            let mut line = format!("{id:<64} {:<5} {:<5}", word(e.cove), word(e.runc));
-            if !e.reason.is_empty() {
-                line.push_str(&format!(" # {}", e.reason));
-            }
+            let line = format!(
+                "{id:<64} | {:<4} | {:<4} | {}",
+                word(e.cove),
+                word(e.runc),
+                e.reason
+            );
             text.push_str(line.trim_end());
             text.push('\n');
         }
@@ -285,7 +290,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             &path,
-            "# header\ng::a pass pass\ng::b fail pass # cove lacks b\ng::c fail fail\ng::d skip - # no d here\n",
+            "# header\ng::a | pass | pass\ng::b | fail | pass | cove lacks b\ng::c | fail | fail |\ng::d x | skip | - | no d here\n",
         )
         .unwrap();
         let e = Expected::load(&path).unwrap();
@@ -302,7 +307,7 @@ mod tests {
                 "g::a: expected pass, got fail",
                 "g::c: expected fail without a reason",
                 "g::new: pass but not in the expectation file",
-                "g::d: expected in the run, not reported",
+                "g::d x: expected in the run, not reported",
             ]
         );
         assert_eq!(v.notes, ["g::b: expected fail, got pass (update the file)"]);
@@ -318,14 +323,14 @@ mod tests {
         let lines: Vec<Vec<&str>> = text
             .lines()
             .filter(|l| !l.starts_with('#'))
-            .map(|l| l.split_whitespace().collect())
+            .map(|l| l.split('|').map(str::trim).collect())
             .collect();
         assert_eq!(
             lines,
             [
-                vec!["g::a", "pass", "pass"],
-                vec!["g::b", "pass", "pass"],
-                vec!["g::c", "-", "fail"],
+                vec!["g::a", "pass", "pass", ""],
+                vec!["g::b", "pass", "pass", ""],
+                vec!["g::c", "-", "fail", ""],
             ]
         );
         std::fs::remove_dir_all(&dir).unwrap();
