@@ -3,7 +3,6 @@
 
 use std::hint::black_box;
 
-use cove::plan::Plan;
 use cove_benches::fixture::{self, Limits};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
@@ -23,7 +22,7 @@ fn manifest(c: &mut Criterion) {
     group.bench_function("validate", |b| {
         b.iter_batched(
             || cove::manifest::parse(&path, &source).expect("parses"),
-            |m| Plan::from_manifest(&path, &source, m, ROOT_EUID).expect("validates"),
+            |m| cove::plan::from_manifest(&path, &source, m, ROOT_EUID).expect("validates"),
             BatchSize::SmallInput,
         )
     });

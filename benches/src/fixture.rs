@@ -15,8 +15,8 @@
 
 use std::path::{Path, PathBuf};
 
-use cove::plan::{Plan, RootChoice};
 use cove_cgroup::{CpuResources, MemoryResources, PidsResources, Resources};
+use cove_container::plan::{Plan, RootChoice};
 use cove_ns::Namespace;
 use cove_rootfs::{RootSource, RootfsSpec};
 

@@ -119,6 +119,33 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
+/// Collects every problem found while validating, each with its place.
+pub(crate) struct Checker<'a> {
+    pub(crate) file: &'a Path,
+    pub(crate) source: &'a str,
+    pub(crate) errors: Vec<ManifestError>,
+}
+
+impl Checker<'_> {
+    /// Records a problem at `span` about `key`.
+    pub(crate) fn error(
+        &mut self,
+        span: Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> &mut ManifestError {
+        let e = ManifestError::at(
+            self.file,
+            self.source,
+            Some(span),
+            Some(key.to_string()),
+            message,
+        );
+        self.errors.push(e);
+        self.errors.last_mut().expect("just pushed")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

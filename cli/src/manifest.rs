@@ -1,7 +1,7 @@
 //! The TOML manifest as written by users: strict serde types that keep the place of every value.
 //!
 //! These types only describe the syntax; [`crate::plan`] checks the meaning and turns a manifest into a
-//! [`crate::plan::Plan`]. The keys are documented in `docs/manifest.md`.
+//! [`cove_container::plan::Plan`]. The keys are documented in `docs/manifest.md`.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,301 +1,104 @@
-//! The validated plan of one container: what the manifest means, checked before anything is created.
+//! The manifest's plan: what the TOML means, checked before anything is created, lowered into the engine's
+//! [`Plan`].
 //!
-//! [`Plan::from_manifest`] is pure apart from looking at the file system (does the rootfs exist, is the program
+//! [`from_manifest`] is pure apart from looking at the file system (does the rootfs exist, is the program
 //! there); every problem is a [`ManifestError`] with its place, and all problems are reported at once.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-use cove_cgroup::Resources;
+use cove_container::plan::{
+    inside_path, valid_container_id, NamespacePlan, Plan, ProcessPlan, RootChoice, RootPlan,
+    RootfsOptions, DEFAULT_PATH, HOST_ROOT_DIRS,
+};
+use cove_container::resources::to_cgroup_resources;
 use cove_ns::{IdMap, Namespace};
-use cove_rootfs::{DeviceNode, MountKind, MountSpec, Propagation, RootSource, RootfsSpec};
+use cove_rootfs::{MountKind, MountSpec};
 use toml::Spanned;
 
-use crate::cgroups::to_cgroup_resources;
-use crate::diagnostic::{did_you_mean, ManifestError};
+use crate::diagnostic::{did_you_mean, Checker, ManifestError};
 use crate::manifest::{
     IdMapEntry, Manifest, MountEntry, NamespaceSetting, NamespacesSection, ProcessSection,
     RootfsSection, UserMaps,
 };
 use crate::resources::resources_plan;
-use crate::security::{security_plan, SecurityPlan};
+use crate::security::security_plan;
 
-/// The `PATH` a container gets when the manifest sets no environment.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Validates a parsed manifest. `file` is the manifest's path (relative paths are resolved against its
+/// folder), `source` its text (for error places), `euid` the caller's effective uid.
+pub fn from_manifest(
+    file: &Path,
+    source: &str,
+    m: Manifest,
+    euid: u32,
+) -> Result<Plan, Vec<ManifestError>> {
+    let mut c = Checker {
+        file,
+        source,
+        errors: Vec::new(),
+    };
+    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
+    let rootless = euid != 0;
 
-/// The host directories a `rootfs.host = true` root receives, read-only, when they exist.
-pub const HOST_ROOT_DIRS: [&str; 5] = ["/usr", "/bin", "/sbin", "/lib", "/lib64"];
-
-/// Everything needed to start one container, validated.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The file it came from: the TOML manifest or the bundle's `config.json`.
-    pub manifest: PathBuf,
-    /// Container id.
-    pub id: String,
-    /// Hostname to set (only when the UTS namespace is new).
-    pub hostname: Option<String>,
-    /// NIS domain name to set (only when the UTS namespace is new).
-    pub domainname: Option<String>,
-    /// The process to run.
-    pub process: ProcessPlan,
-    /// The root file system.
-    pub root: RootPlan,
-    /// Namespaces to create and to join.
-    pub namespaces: NamespacePlan,
-    /// Extra mounts, in order.
-    pub mounts: Vec<MountSpec>,
-    /// cgroup limits, when any are set. Empty `devices` rules mean the default container device rules.
-    pub resources: Option<Resources>,
-    /// The container's cgroup, relative to each hierarchy's root (`None`: `cove/<id>`).
-    pub cgroup_path: Option<String>,
-    /// Root file system details beyond the mounts: propagation, masked and read-only paths, device nodes,
-    /// sysctls.
-    pub rootfs: RootfsOptions,
-    /// Whether cove runs as a non-root user (then a user namespace maps the caller to root).
-    pub rootless: bool,
-    /// Capabilities and `no_new_privileges`.
-    pub security: SecurityPlan,
-}
-
-/// The container's process.
-#[derive(Debug, Clone)]
-pub struct ProcessPlan {
-    /// argv.
-    pub args: Vec<String>,
-    /// The complete environment.
-    pub env: Vec<(String, String)>,
-    /// Working directory inside the container.
-    pub cwd: PathBuf,
-    /// User id inside.
-    pub uid: u32,
-    /// Group id inside.
-    pub gid: u32,
-    /// Supplementary groups.
-    pub additional_gids: Vec<u32>,
-    /// The umask to set before exec (`None`: inherited).
-    pub umask: Option<u32>,
-    /// Give the process a new pseudo-terminal as stdin/stdout/stderr and controlling terminal (OCI
-    /// `process.terminal`; its master goes to the `--console-socket`).
-    pub terminal: bool,
-    /// Initial terminal size (rows, columns).
-    pub console_size: Option<(u16, u16)>,
-}
-
-/// Root file system settings beyond the mounts.
-#[derive(Debug, Clone)]
-pub struct RootfsOptions {
-    /// Propagation of `/` in the container's mount namespace.
-    pub propagation: Propagation,
-    /// Paths hidden from the container.
-    pub masked_paths: Vec<PathBuf>,
-    /// Paths made read-only.
-    pub readonly_paths: Vec<PathBuf>,
-    /// Extra device nodes.
-    pub devices: Vec<DeviceNode>,
-    /// Namespaced sysctls, `(key, value)`.
-    pub sysctl: Vec<(String, String)>,
-}
-
-impl Default for RootfsOptions {
-    /// Private propagation, Docker's masked and read-only paths, no extra devices, no sysctls.
-    fn default() -> Self {
-        RootfsOptions {
-            propagation: Propagation::Private,
-            masked_paths: RootfsSpec::DEFAULT_MASKED_PATHS
-                .iter()
-                .map(PathBuf::from)
-                .collect(),
-            readonly_paths: RootfsSpec::DEFAULT_READONLY_PATHS
-                .iter()
-                .map(PathBuf::from)
-                .collect(),
-            devices: Vec::new(),
-            sysctl: Vec::new(),
-        }
+    let id = container_id(&mut c, file, m.name.as_ref());
+    let namespaces = namespaces_plan(&mut c, m.namespaces.as_ref(), rootless);
+    let hostname = hostname_plan(&mut c, m.hostname.as_ref(), &id, &namespaces);
+    let root = root_plan(&mut c, &m.rootfs, &base);
+    let process = process_plan(&mut c, m.process.get_ref());
+    let user_ns = namespaces.is_new(Namespace::User)
+        || namespaces.join.iter().any(|(k, _)| *k == Namespace::User);
+    let mounts: Vec<MountSpec> = m
+        .mounts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| mount_spec(&mut c, i, e, &base, user_ns))
+        .collect();
+    let security = security_plan(&mut c, m.security.as_ref(), &base);
+    let resources = m
+        .resources
+        .as_ref()
+        .and_then(|r| resources_plan(&mut c, r, rootless))
+        .map(|r| to_cgroup_resources(&r));
+    if let (Some(root), Some(process)) = (&root, &process) {
+        check_program(&mut c, &m.process, root, process, &mounts);
     }
-}
-
-/// Where the root file system comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RootChoice {
-    /// A directory on the host (absolute, canonical).
-    Dir(PathBuf),
-    /// An empty tmpfs with these host directories bound read-only.
-    Host(Vec<PathBuf>),
-}
-
-/// The root file system and how it is mounted.
-#[derive(Debug, Clone)]
-pub struct RootPlan {
-    /// Its source.
-    pub choice: RootChoice,
-    /// Mounted read-only.
-    pub readonly: bool,
-}
-
-/// Namespaces: new ones and ones to join.
-#[derive(Debug, Clone, Default)]
-pub struct NamespacePlan {
-    /// Created for the container.
-    pub new: Vec<Namespace>,
-    /// Joined by path.
-    pub join: Vec<(Namespace, PathBuf)>,
-    /// uid map of a new user namespace (empty: the caller's uid as 0).
-    pub uid_map: Vec<IdMap>,
-    /// gid map of a new user namespace (empty: the caller's gid as 0).
-    pub gid_map: Vec<IdMap>,
-    /// Write the maps with `newuidmap`/`newgidmap` (a non-root caller mapping more than its own ids).
-    pub id_map_helpers: bool,
-}
-
-impl NamespacePlan {
-    /// Whether `kind` is new.
-    pub fn is_new(&self, kind: Namespace) -> bool {
-        self.new.contains(&kind)
-    }
-}
-
-/// Collects every problem found while validating, each with its place.
-pub(crate) struct Checker<'a> {
-    pub(crate) file: &'a Path,
-    pub(crate) source: &'a str,
-    pub(crate) errors: Vec<ManifestError>,
-}
-
-impl Checker<'_> {
-    /// Records a problem at `span` about `key`.
-    pub(crate) fn error(
-        &mut self,
-        span: Range<usize>,
-        key: &str,
-        message: impl Into<String>,
-    ) -> &mut ManifestError {
-        let e = ManifestError::at(
-            self.file,
-            self.source,
-            Some(span),
-            Some(key.to_string()),
-            message,
-        );
-        self.errors.push(e);
-        self.errors.last_mut().expect("just pushed")
-    }
-}
-
-impl Plan {
-    /// Whether the container runs in a user namespace (new or joined).
-    pub fn in_user_ns(&self) -> bool {
-        let ns = &self.namespaces;
-        ns.is_new(Namespace::User) || ns.join.iter().any(|(k, _)| *k == Namespace::User)
-    }
-
-    /// What the rootfs crate needs to build the mount plan, with the root taken from `root`.
-    pub fn rootfs_spec(&self, root: RootSource) -> RootfsSpec {
-        let ns = &self.namespaces;
-        RootfsSpec {
-            root,
-            readonly: self.root.readonly,
-            mounts: self.mounts.clone(),
-            new_pid_ns: ns.is_new(Namespace::Pid),
-            new_net_ns: ns.is_new(Namespace::Net),
-            new_ipc_ns: ns.is_new(Namespace::Ipc),
-            in_user_ns: self.in_user_ns(),
-            propagation: self.rootfs.propagation,
-            masked_paths: self.rootfs.masked_paths.clone(),
-            readonly_paths: self.rootfs.readonly_paths.clone(),
-            devices: self.rootfs.devices.clone(),
-            sysctl: self.rootfs.sysctl.clone(),
-        }
-    }
-
-    /// Validates a parsed manifest. `file` is the manifest's path (relative paths are resolved against its
-    /// folder), `source` its text (for error places), `euid` the caller's effective uid.
-    pub fn from_manifest(
-        file: &Path,
-        source: &str,
-        m: Manifest,
-        euid: u32,
-    ) -> Result<Plan, Vec<ManifestError>> {
-        let mut c = Checker {
-            file,
-            source,
-            errors: Vec::new(),
-        };
-        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let base = if base.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            base
-        };
-        let rootless = euid != 0;
-
-        let id = container_id(&mut c, file, m.name.as_ref());
-        let namespaces = namespaces_plan(&mut c, m.namespaces.as_ref(), rootless);
-        let hostname = hostname_plan(&mut c, m.hostname.as_ref(), &id, &namespaces);
-        let root = root_plan(&mut c, &m.rootfs, &base);
-        let process = process_plan(&mut c, m.process.get_ref());
-        let user_ns = namespaces.is_new(Namespace::User)
-            || namespaces.join.iter().any(|(k, _)| *k == Namespace::User);
-        let mounts: Vec<MountSpec> = m
-            .mounts
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| mount_spec(&mut c, i, e, &base, user_ns))
-            .collect();
-        let security = security_plan(&mut c, m.security.as_ref(), &base);
-        let resources = m
-            .resources
+    if !namespaces.is_new(Namespace::Mount) {
+        let span = m
+            .namespaces
             .as_ref()
-            .and_then(|r| resources_plan(&mut c, r, rootless))
-            .map(|r| to_cgroup_resources(&r));
-        if let (Some(root), Some(process)) = (&root, &process) {
-            check_program(&mut c, &m.process, root, process, &mounts);
-        }
-        if !namespaces.is_new(Namespace::Mount) {
-            let span = m
-                .namespaces
-                .as_ref()
-                .and_then(|n| n.get_ref().mount.as_ref())
-                .map_or(0..0, Spanned::span);
-            c.error(
-                span,
-                "namespaces.mount",
-                "a container with its own root needs a new mount namespace",
-            )
-            .help = Some("set `mount = true` (the default)".into());
-        }
-        match (root, process, c.errors.is_empty()) {
-            (Some(root), Some(process), true) => Ok(Plan {
-                manifest: file.to_path_buf(),
-                id,
-                hostname,
-                domainname: None,
-                process,
-                root,
-                namespaces,
-                mounts,
-                resources,
-                cgroup_path: None,
-                rootfs: RootfsOptions::default(),
-                rootless,
-                security,
-            }),
-            _ => Err(c.errors),
-        }
+            .and_then(|n| n.get_ref().mount.as_ref())
+            .map_or(0..0, Spanned::span);
+        c.error(
+            span,
+            "namespaces.mount",
+            "a container with its own root needs a new mount namespace",
+        )
+        .help = Some("set `mount = true` (the default)".into());
     }
-}
-
-/// Whether `id` is a valid container id (and state directory name): 1–128 of `[A-Za-z0-9._-]`, not starting
-/// with `.`. The manifest's `name` and the OCI commands' ids follow the same rule.
-pub fn valid_container_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'))
+    match (root, process, c.errors.is_empty()) {
+        (Some(root), Some(process), true) => Ok(Plan {
+            manifest: file.to_path_buf(),
+            id,
+            hostname,
+            domainname: None,
+            process,
+            root,
+            namespaces,
+            mounts,
+            resources,
+            cgroup_path: None,
+            rootfs: RootfsOptions::default(),
+            rootless,
+            security,
+        }),
+        _ => Err(c.errors),
+    }
 }
 
 /// The container id: `name`, or the file's stem; letters, digits, `.`, `_`, `-`.
@@ -582,26 +385,6 @@ fn environment(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
-}
-
-/// A path inside the container: absolute, normalised, never climbing above `/`.
-pub fn inside_path(path: &str) -> Result<PathBuf, String> {
-    if !path.starts_with('/') {
-        return Err(format!(
-            "`{path}` is not an absolute path inside the container"
-        ));
-    }
-    let mut out = PathBuf::from("/");
-    for component in Path::new(path).components() {
-        match component {
-            Component::Normal(part) => out.push(part),
-            Component::ParentDir => {
-                return Err(format!("`{path}` leaves the container's root (`..`)"))
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    Ok(out)
 }
 
 /// One `[[mounts]]` entry, checked.

@@ -5,51 +5,11 @@ use std::os::unix::fs::MetadataExt;
 
 use toml::Spanned;
 
+use cove_container::resources::{IoLimit, ResourcePlan};
+
+use crate::diagnostic::Checker;
 use crate::manifest::{IoEntry, ResourcesSection};
-use crate::plan::Checker;
 use crate::units::parse_size;
-
-/// The container's cgroup limits in plain numbers (bytes, CPUs, device numbers).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ResourcePlan {
-    /// Memory hard limit in bytes.
-    pub memory: Option<u64>,
-    /// Memory reservation in bytes.
-    pub memory_reservation: Option<u64>,
-    /// Swap allowed beyond the memory limit, in bytes.
-    pub memory_swap: Option<u64>,
-    /// CPU bandwidth in CPUs.
-    pub cpus: Option<f64>,
-    /// CPU weight 1..10000.
-    pub cpu_weight: Option<u64>,
-    /// cpuset CPUs.
-    pub cpuset: Option<String>,
-    /// cpuset memory nodes.
-    pub cpuset_mems: Option<String>,
-    /// Maximum number of processes.
-    pub pids: Option<u64>,
-    /// I/O weight 1..10000.
-    pub io_weight: Option<u64>,
-    /// Per-device I/O limits.
-    pub io: Vec<IoLimit>,
-}
-
-/// Limits for one block device.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IoLimit {
-    /// Device major number.
-    pub major: u64,
-    /// Device minor number.
-    pub minor: u64,
-    /// Read bytes per second.
-    pub read_bps: Option<u64>,
-    /// Write bytes per second.
-    pub write_bps: Option<u64>,
-    /// Read operations per second.
-    pub read_iops: Option<u64>,
-    /// Write operations per second.
-    pub write_iops: Option<u64>,
-}
 
 /// Checks `[resources]`; `None` when it has errors (recorded in `c`).
 pub(crate) fn resources_plan(

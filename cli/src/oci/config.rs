@@ -11,7 +11,7 @@
 //! Mapping decisions (see also [`lower_resources`](crate::oci::resources::lower_resources)):
 //! - **Capabilities**: the bounding set becomes [`SecurityPlan::capabilities`] (dropped before
 //!   the user switch), the effective, permitted, inheritable and ambient sets are applied as
-//!   given ([`CapabilitySets`](crate::security::CapabilitySets)); an absent set is empty.
+//!   given ([`CapabilitySets`](cove_container::security::CapabilitySets)); an absent set is empty.
 //!   Docker-style configurations give bounding = effective = permitted. Without
 //!   `process.capabilities` nothing is dropped (as runc). Effective ⊄ permitted is refused
 //!   (the kernel would refuse it); ambient capabilities that are not both permitted and
@@ -40,21 +40,20 @@ use cove_ns::Namespace;
 use cove_rootfs::{DeviceKind as NodeKind, DeviceNode, MountPlan, RootSource};
 use oci_spec::runtime::{Hooks, LinuxSeccomp, Process, Root, Spec};
 
-use crate::cgroups::CGROUP_PARENT;
 use crate::oci::resources::lower_resources;
-use crate::plan::{NamespacePlan, Plan, ProcessPlan, RootChoice, RootPlan};
-use crate::security::SecurityPlan;
+use cove_container::cgroups::CGROUP_PARENT;
+use cove_container::plan::{NamespacePlan, Plan, ProcessPlan, RootChoice, RootPlan};
+use cove_container::security::SecurityPlan;
 
-mod error;
 mod linux;
 mod mounts;
 mod process;
 
-pub use error::ConfigError;
+pub use crate::oci::error::ConfigError;
 pub use linux::cgroup_path;
 pub use mounts::{cgroup_mounts, CGROUP_MOUNT};
 
-use error::Result;
+use crate::oci::error::Result;
 
 /// A loaded OCI bundle: the parsed configuration and the plan it lowers to.
 #[derive(Debug, Clone)]
@@ -73,6 +72,36 @@ pub struct Bundle {
     pub annotations: BTreeMap<String, String>,
     /// `ociVersion`.
     pub oci_version: String,
+}
+
+/// config.json's `hooks` as the engine runs them (absent: none).
+pub fn lower_hooks(hooks: Option<&Hooks>) -> cove_container::hooks::Hooks {
+    use cove_container::hooks::Hook;
+    let Some(hooks) = hooks else {
+        return cove_container::hooks::Hooks::default();
+    };
+    let list = |hooks: &Option<Vec<oci_spec::runtime::Hook>>| -> Vec<Hook> {
+        hooks
+            .iter()
+            .flatten()
+            .map(|h| Hook {
+                path: h.path().clone(),
+                args: h.args().clone().unwrap_or_default(),
+                env: h.env().clone().unwrap_or_default(),
+                timeout: h.timeout(),
+            })
+            .collect()
+    };
+    #[allow(deprecated)] // prestart is deprecated in the spec, still run by runc and crun
+    let prestart = list(hooks.prestart());
+    cove_container::hooks::Hooks {
+        prestart,
+        create_runtime: list(hooks.create_runtime()),
+        create_container: list(hooks.create_container()),
+        start_container: list(hooks.start_container()),
+        poststart: list(hooks.poststart()),
+        poststop: list(hooks.poststop()),
+    }
 }
 
 /// Reads `<dir>/config.json` and lowers it for the container `id`, for a caller with effective
@@ -239,7 +268,7 @@ fn lower_spec(spec: &Spec, dir: &Path, config: &Path, id: &str, euid: u32) -> Re
 /// The container id, checked as the manifest's name is: 1–128 of `[A-Za-z0-9._-]`, not
 /// starting with `.`.
 fn check_id(id: &str) -> Result<()> {
-    if crate::plan::valid_container_id(id) {
+    if cove_container::plan::valid_container_id(id) {
         return Ok(());
     }
     Err(ConfigError::invalid(

@@ -14,10 +14,10 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::{Process, Spec};
 
 use crate::oci::config::lower_process;
-use crate::oci::console::ConsoleSocket;
 use crate::oci::lifecycle::{open_cgroup, status};
-use crate::oci::state::{process_state, write_atomic, ProcessState, StateRoot, Status};
-use crate::run::attach_new_terminal;
+use cove_container::console::ConsoleSocket;
+use cove_container::run::attach_new_terminal;
+use cove_container::state::{process_state, write_atomic, ProcessState, StateRoot, Status};
 
 /// `cove exec` options, as runc spells them.
 #[derive(Debug, Clone, Default)]

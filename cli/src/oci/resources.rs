@@ -36,7 +36,7 @@ use oci_spec::runtime::{
     LinuxResources, LinuxThrottleDevice,
 };
 
-use crate::oci::config::ConfigError;
+use crate::oci::error::ConfigError;
 
 /// The prefix of every field this module names.
 const PREFIX: &str = "linux.resources";

@@ -7,8 +7,8 @@ use cove_ns::{IdMap, Namespace};
 use cove_rootfs::{DeviceKind, DeviceNode, Propagation};
 use oci_spec::runtime::{Linux, LinuxDevice, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType};
 
-use super::error::{ConfigError, Result};
-use crate::plan::{inside_path, NamespacePlan, RootfsOptions};
+use crate::oci::error::{ConfigError, Result};
+use cove_container::plan::{inside_path, NamespacePlan, RootfsOptions};
 
 /// `linux` fields cove does not implement.
 pub(super) fn refuse_unsupported(l: &Linux) -> Result<()> {

@@ -10,8 +10,8 @@ use cove_ns::IdMap;
 use cove_rootfs::{MountKind, MountSpec, PlanError};
 use oci_spec::runtime::{LinuxIdMapping, Mount};
 
-use super::error::{ConfigError, Result};
-use crate::plan::inside_path;
+use crate::oci::error::{ConfigError, Result};
+use cove_container::plan::inside_path;
 
 /// Where engines mount the cgroup file system.
 pub const CGROUP_MOUNT: &str = "/sys/fs/cgroup";
@@ -86,11 +86,12 @@ pub(super) fn lower_mounts(list: &[Mount], ctx: &MountContext) -> Result<Lowered
 /// The host's cgroup layout, detected on first use.
 fn detect_layout<'a>(cache: &'a mut Option<Layout>, field: &str) -> Result<&'a Layout> {
     if cache.is_none() {
-        let layout = crate::cgroups::host_layout().map_err(|source| ConfigError::CgroupLayout {
-            file: PathBuf::new(),
-            field: field.to_string(),
-            source,
-        })?;
+        let layout =
+            cove_container::cgroups::host_layout().map_err(|source| ConfigError::CgroupLayout {
+                file: PathBuf::new(),
+                field: field.to_string(),
+                source,
+            })?;
         *cache = Some(layout);
     }
     Ok(cache.as_ref().expect("set above"))

@@ -7,9 +7,9 @@ use caps::{Capability, CapsHashSet};
 use nix::sys::resource::{getrlimit, RLIM_INFINITY};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities, LinuxSeccomp, PosixRlimit, Process};
 
-use super::error::{ConfigError, Result};
-use crate::plan::{inside_path, ProcessPlan};
-use crate::security::{CapabilitySets, Rlimit, Seccomp, SecurityPlan, RLIMITS};
+use crate::oci::error::{ConfigError, Result};
+use cove_container::plan::{inside_path, ProcessPlan};
+use cove_container::security::{CapabilitySets, Rlimit, Seccomp, SecurityPlan, RLIMITS};
 
 /// `process` → the process to run.
 pub(super) fn process_plan(p: &Process) -> Result<ProcessPlan> {

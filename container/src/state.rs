@@ -15,10 +15,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
-use oci_spec::runtime::Spec;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::statedir;
+use crate::ContainerError;
 
 /// The file holding a container's state.
 const STATE_FILE: &str = "state.json";
@@ -125,7 +126,7 @@ impl StateRoot {
         let root = statedir::ensure_root(&self.path, euid())?;
         let dir = self.path.join(id);
         let Some(lock) = statedir::create_locked(&root, &self.path, id)? else {
-            bail!("container `{id}` already exists");
+            return Err(ContainerError::Exists { id: id.to_owned() }.into());
         };
         Ok(Container {
             id: id.to_owned(),
@@ -137,7 +138,7 @@ impl StateRoot {
     /// Opens and locks an existing container (waiting for another command on it to finish).
     pub fn open(&self, id: &str) -> Result<Container> {
         self.open_if_exists(id)?
-            .ok_or_else(|| anyhow::anyhow!("container `{id}` does not exist"))
+            .ok_or_else(|| ContainerError::NotFound { id: id.to_owned() }.into())
     }
 
     /// Like [`open`](StateRoot::open), with `None` when there is no such container (also when it was
@@ -212,7 +213,7 @@ fn euid() -> u32 {
 /// (no path separators, no dot names).
 fn check_id(id: &str) -> Result<()> {
     if !crate::plan::valid_container_id(id) {
-        bail!("`{id}` is not a valid container id");
+        return Err(ContainerError::InvalidId { id: id.to_owned() }.into());
     }
     Ok(())
 }
@@ -260,14 +261,14 @@ impl Container {
         write_atomic_mode(&self.dir.join(STATE_FILE), text.as_bytes(), 0o600)
     }
 
-    /// Keeps a copy of the config the container was created from.
-    pub fn save_config(&self, spec: &Spec) -> Result<()> {
-        let text = serde_json::to_string(spec).context("encoding the config")?;
+    /// Keeps a copy of the config the container was created from (whatever its front end's format).
+    pub fn save_config<C: Serialize>(&self, config: &C) -> Result<()> {
+        let text = serde_json::to_string(config).context("encoding the config")?;
         write_atomic_mode(&self.dir.join(CONFIG_FILE), text.as_bytes(), 0o600)
     }
 
     /// The config the container was created from.
-    pub fn config(&self) -> Result<Spec> {
+    pub fn config<C: DeserializeOwned>(&self) -> Result<C> {
         let path = self.dir.join(CONFIG_FILE);
         let text =
             fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;

@@ -17,7 +17,7 @@
 //!    terminal, stdio.
 //!
 //! ```no_run
-//! use cove::oci::console;
+//! use cove_container::console;
 //! let pty = console::open_pty(Some((24, 80)))?;
 //! console::send_master(std::path::Path::new("/run/conmon/console.sock"), &pty)?;
 //! // hand `pty.slave` to the container process, which calls `console::attach_terminal(slave)` before exec.

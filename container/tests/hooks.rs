@@ -1,27 +1,24 @@
-//! OCI hooks (`cove::oci::hooks`): real hook processes (`/bin/sh` scripts), no root needed.
+//! OCI hooks (`cove_container::hooks`): real hook processes (`/bin/sh` scripts), no root needed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cove::oci::hooks::{run_all_hooks, run_hooks, HookError, HookKind, OUTPUT_TAIL};
-use oci_spec::runtime::Hook;
+use cove_container::hooks::{
+    run_all_hooks, run_hooks, Hook, HookError, HookKind, Hooks, OUTPUT_TAIL,
+};
 
 const STATE: &[u8] =
     br#"{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":4242,"bundle":"/b"}"#;
 
 /// A hook from its parts, as config.json would give it.
 fn hook(path: &str, args: &[&str], env: &[String], timeout: Option<i64>) -> Hook {
-    let mut hook = Hook::default();
-    hook.set_path(PathBuf::from(path));
-    if !args.is_empty() {
-        hook.set_args(Some(args.iter().map(|s| s.to_string()).collect()));
+    Hook {
+        path: PathBuf::from(path),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: env.to_vec(),
+        timeout,
     }
-    if !env.is_empty() {
-        hook.set_env(Some(env.to_vec()));
-    }
-    hook.set_timeout(timeout);
-    hook
 }
 
 /// `/bin/sh -c SCRIPT` with `OUT=<out>` as its only environment variable.
@@ -271,7 +268,7 @@ fn a_hook_past_its_timeout_is_killed_and_reaped() {
         "echo $$ > \"$OUT\"; echo 'about to sleep' >&2; exec sleep 30",
         &pidfile,
     );
-    h.set_timeout(Some(1));
+    h.timeout = Some(1);
     let start = Instant::now();
     let err = run_hooks(HookKind::Poststop, &[h], STATE).unwrap_err();
     let took = start.elapsed();
@@ -308,7 +305,7 @@ fn a_hook_past_its_timeout_is_killed_and_reaped() {
 fn a_hook_within_its_timeout_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = sh("sleep 0.1", &dir.path().join("x"));
-    h.set_timeout(Some(5));
+    h.timeout = Some(5);
     run_hooks(HookKind::CreateRuntime, &[h], STATE).expect("hook");
 }
 
@@ -490,12 +487,9 @@ fn select_picks_each_kind_from_config_json() {
         "poststart": [{"path": "/ps"}],
         "poststop": [{"path": "/pst"}]
     }"#;
-    let hooks: oci_spec::runtime::Hooks = serde_json::from_str(json).unwrap();
+    let hooks: Hooks = serde_json::from_str(json).unwrap();
     let paths = |kind: HookKind| -> Vec<PathBuf> {
-        kind.select(&hooks)
-            .iter()
-            .map(|h| h.path().clone())
-            .collect()
+        kind.select(&hooks).iter().map(|h| h.path.clone()).collect()
     };
     assert_eq!(paths(HookKind::Prestart), [PathBuf::from("/p")]);
     assert_eq!(
@@ -506,6 +500,6 @@ fn select_picks_each_kind_from_config_json() {
     assert_eq!(paths(HookKind::StartContainer), [PathBuf::from("/sc")]);
     assert_eq!(paths(HookKind::Poststart), [PathBuf::from("/ps")]);
     assert_eq!(paths(HookKind::Poststop), [PathBuf::from("/pst")]);
-    let empty: oci_spec::runtime::Hooks = serde_json::from_str("{}").unwrap();
+    let empty: Hooks = serde_json::from_str("{}").unwrap();
     assert!(HookKind::ALL.iter().all(|k| k.select(&empty).is_empty()));
 }

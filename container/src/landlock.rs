@@ -27,7 +27,7 @@
 //!
 //! ```
 //! use std::path::PathBuf;
-//! use cove::landlock::LandlockPlan;
+//! use cove_container::landlock::LandlockPlan;
 //!
 //! let plan = LandlockPlan {
 //!     read: vec![PathBuf::from("/usr"), PathBuf::from("/etc")],
@@ -147,7 +147,7 @@ impl LandlockPlan {
     ///
     /// ```
     /// use std::path::PathBuf;
-    /// use cove::landlock::LandlockPlan;
+    /// use cove_container::landlock::LandlockPlan;
     ///
     /// let plan = LandlockPlan { read: vec![PathBuf::from("usr")], write: vec![] };
     /// assert_eq!(plan.validate().unwrap_err(), "landlock read[0] \"usr\" must be an absolute path");

@@ -2,30 +2,30 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use cove_cgroup::SelfAttach;
+use cove_cgroup::{SelfAttach, Stats};
 use cove_ns::{IdMap, Namespace, NamespaceSet};
 use cove_rootfs::{DetachedMounts, MountPlan, RootSource};
-use cove_spawn::{Child, ChildError, Command, HookError, Pid, SpawnError};
+use cove_spawn::{Child, ChildError, Command, ExitStatus, HookError, Pid, SpawnError};
 use nix::sys::stat::Mode;
 
 use crate::cgroups::{ContainerCgroup, Entry};
+use crate::console::{self, ConsoleSocket};
 use crate::idmap_mounts::idmap_through_child;
-use crate::oci::console::{self, ConsoleSocket};
 use crate::plan::{Plan, RootChoice};
-use crate::report::{Report, StatsFormat};
 use crate::statedir::{default_root, StateDir};
 use crate::terminal::Relay;
+use crate::ContainerError;
 
 /// How `cove run` was asked to run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Replace the manifest's args after the program (`cove run FILE -- ARGS…`).
     pub args: Vec<String>,
-    /// Print a resource report when the container exits.
-    pub stats: Option<StatsFormat>,
+    /// Read the container's resource use when it exits (see [`run_reporting`]).
+    pub stats: bool,
     /// Give the container a pty of its own and relay the caller's terminal to it (`--tty`; also
     /// `process.terminal` in the manifest).
     pub tty: bool,
@@ -72,6 +72,16 @@ pub struct Started {
 
 /// Runs the container in the foreground and returns its exit code (128+N when killed by signal N).
 pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
+    run_reporting(plan, options, |_, _, _| {})
+}
+
+/// [`run`], handing the container's resource use (its cgroup's statistics, the wall time since the call, and
+/// the exit status) to `report` when `options.stats` is set, just before the cgroup is removed.
+pub fn run_reporting(
+    plan: &Plan,
+    options: &RunOptions,
+    report: impl FnOnce(&Stats, Duration, ExitStatus),
+) -> Result<i32> {
     let started = Instant::now();
     let euid = nix::unistd::geteuid().as_raw();
     let state = StateDir::create(&default_root(euid), &plan.id)?;
@@ -86,7 +96,7 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
     let start_options = StartOptions {
         args: options.args.clone(),
         forward_signals: true,
-        want_stats: options.stats.is_some(),
+        want_stats: options.stats,
         console,
         ..StartOptions::default()
     };
@@ -103,9 +113,8 @@ pub fn run(plan: &Plan, options: &RunOptions) -> Result<i32> {
     }
     let status = status.context("waiting for the container")?;
     if let Some(cg) = container.cgroup {
-        if let Some(format) = options.stats {
-            let report = Report::new(&plan.id, &cg.stats()?, started.elapsed(), status);
-            eprintln!("{}", report.render(format));
+        if options.stats {
+            report(&cg.stats()?, started.elapsed(), status);
         }
         cg.remove()?;
     }
@@ -315,7 +324,7 @@ fn child_fds(
 
 /// Child side, after pivot_root: a pty from the container's own devpts, its master sent over the console
 /// socket, its slave made the controlling terminal and stdio.
-pub(crate) fn attach_new_terminal(
+pub fn attach_new_terminal(
     socket: &ConsoleSocket,
     size: Option<(u16, u16)>,
 ) -> Result<(), ChildError> {
@@ -329,7 +338,7 @@ pub(crate) fn attach_new_terminal(
 
 /// Turns a spawn failure into an error whose message says where the container failed.
 fn spawn_error(err: SpawnError) -> anyhow::Error {
-    anyhow::Error::new(err).context("starting the container")
+    anyhow::Error::new(ContainerError::Spawn(err))
 }
 
 /// The exit code `cove` uses for its own failures, as Docker and podman do.
@@ -337,11 +346,6 @@ pub const RUNTIME_FAILURE: i32 = 125;
 
 /// The exit code for a child that could not exec its program: 127 when missing, 126 otherwise.
 pub fn exec_failure_code(err: &anyhow::Error) -> i32 {
-    match err.downcast_ref::<SpawnError>() {
-        Some(SpawnError::Child(child)) if child.stage == "exec" => match child.errno {
-            Some(libc::ENOENT) => 127,
-            _ => 126,
-        },
-        _ => RUNTIME_FAILURE,
-    }
+    err.downcast_ref::<ContainerError>()
+        .map_or(RUNTIME_FAILURE, ContainerError::exit_code)
 }

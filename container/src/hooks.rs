@@ -17,8 +17,8 @@
 //! matter.
 //!
 //! ```no_run
-//! use cove::oci::hooks::{run_hooks, HookKind};
-//! let hook: oci_spec::runtime::Hook = serde_json::from_str(
+//! use cove_container::hooks::{run_hooks, Hook, HookKind};
+//! let hook: Hook = serde_json::from_str(
 //!     r#"{"path": "/usr/bin/logger", "args": ["logger", "-t", "cove"], "timeout": 5}"#,
 //! )?;
 //! let state = br#"{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":42,"bundle":"/b"}"#;
@@ -38,7 +38,42 @@ use cove_spawn::{Pid, ProcessHandle};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
-use oci_spec::runtime::{Hook, Hooks};
+use serde::{Deserialize, Serialize};
+
+/// One hook: a program, its argv and environment, and how long it may run (the runtime spec's `hooks`
+/// entries; deserializes from their JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hook {
+    /// The program, an absolute host path.
+    pub path: PathBuf,
+    /// argv, `args[0]` included (empty: `path`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// The complete environment, `KEY=value` entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    /// Seconds after which the hook is killed (`None`: no limit; must be positive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+}
+
+/// The hooks of a container, by lifecycle point (the runtime spec's `hooks` object; deserializes from its JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Hooks {
+    /// `prestart` (deprecated by the spec, still run).
+    pub prestart: Vec<Hook>,
+    /// `createRuntime`.
+    pub create_runtime: Vec<Hook>,
+    /// `createContainer`.
+    pub create_container: Vec<Hook>,
+    /// `startContainer`.
+    pub start_container: Vec<Hook>,
+    /// `poststart`.
+    pub poststart: Vec<Hook>,
+    /// `poststop`.
+    pub poststop: Vec<Hook>,
+}
 
 /// How much of a hook's stdout and stderr is kept (the end of it).
 pub const OUTPUT_TAIL: usize = 4096;
@@ -94,23 +129,22 @@ impl HookKind {
     /// The hooks of this kind in config.json's `hooks` (empty when absent).
     ///
     /// ```
-    /// use cove::oci::hooks::HookKind;
-    /// let hooks: oci_spec::runtime::Hooks =
+    /// use cove_container::hooks::{HookKind, Hooks};
+    /// let hooks: Hooks =
     ///     serde_json::from_str(r#"{"createRuntime": [{"path": "/bin/true"}]}"#).unwrap();
     /// assert_eq!(HookKind::CreateRuntime.select(&hooks).len(), 1);
     /// assert!(HookKind::Poststop.select(&hooks).is_empty());
     /// ```
     pub fn select(self, hooks: &Hooks) -> &[Hook] {
-        #[allow(deprecated)] // prestart is deprecated in the spec, still run by runc and crun
-        let list = match self {
-            HookKind::Prestart => hooks.prestart(),
-            HookKind::CreateRuntime => hooks.create_runtime(),
-            HookKind::CreateContainer => hooks.create_container(),
-            HookKind::StartContainer => hooks.start_container(),
-            HookKind::Poststart => hooks.poststart(),
-            HookKind::Poststop => hooks.poststop(),
-        };
-        list.as_deref().unwrap_or_default()
+        // prestart is deprecated in the spec, still run by runc and crun
+        match self {
+            HookKind::Prestart => &hooks.prestart,
+            HookKind::CreateRuntime => &hooks.create_runtime,
+            HookKind::CreateContainer => &hooks.create_container,
+            HookKind::StartContainer => &hooks.start_container,
+            HookKind::Poststart => &hooks.poststart,
+            HookKind::Poststop => &hooks.poststop,
+        }
     }
 
     /// Whether the spec makes a failure of this kind fatal for the container (prestart, createRuntime,
@@ -268,7 +302,7 @@ fn hook_id(kind: HookKind, index: usize, hook: &Hook) -> HookId {
     HookId {
         kind,
         index,
-        path: hook.path().clone(),
+        path: hook.path.clone(),
     }
 }
 
@@ -306,7 +340,7 @@ fn run_hook(id: HookId, hook: &Hook, state_json: &[u8]) -> Result<(), HookError>
 }
 
 fn timeout_of(id: &HookId, hook: &Hook) -> Result<Option<Duration>, HookError> {
-    match hook.timeout() {
+    match hook.timeout {
         None => Ok(None),
         Some(secs) if secs > 0 => Ok(Some(Duration::from_secs(secs.unsigned_abs()))),
         Some(secs) => Err(HookError::InvalidTimeout {
@@ -318,17 +352,17 @@ fn timeout_of(id: &HookId, hook: &Hook) -> Result<Option<Duration>, HookError> {
 
 /// The hook's command: path, argv (argv\[0\] from `args`), exactly `env`, all three stdio piped.
 fn command(id: &HookId, hook: &Hook) -> Result<Command, HookError> {
-    let path = hook.path();
+    let path = &hook.path;
     if !path.is_absolute() {
         return Err(HookError::RelativePath { hook: id.clone() });
     }
     let mut command = Command::new(path);
-    let args = hook.args().as_deref().unwrap_or_default();
+    let args = &hook.args;
     if let Some((arg0, rest)) = args.split_first() {
         command.arg0(arg0).args(rest);
     }
     command.env_clear();
-    for entry in hook.env().as_deref().unwrap_or_default() {
+    for entry in &hook.env {
         let (key, value) = entry.split_once('=').ok_or_else(|| HookError::InvalidEnv {
             hook: id.clone(),
             entry: entry.clone(),

@@ -101,7 +101,7 @@ pub enum ConfigError {
 impl ConfigError {
     /// Names `file` as the file the error is about, unless one is already named (for
     /// errors of [`lower_resources`](crate::oci::resources::lower_resources) and
-    /// [`lower_process`](super::lower_process), which see only part of a file).
+    /// [`lower_process`](crate::oci::config::lower_process), which see only part of a file).
     pub fn with_file(mut self, path: &Path) -> Self {
         if let Some(file) = self.file_mut() {
             if file.as_os_str().is_empty() {

@@ -22,7 +22,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg, Termios};
 
-use crate::oci::console;
+use crate::console;
 
 /// The relay between the caller's terminal and a container's pty master, running in a thread.
 pub struct Relay {

@@ -7,13 +7,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
-use cove_cgroup::{
-    default_container_devices, Cgroup, CpuResources, IoDeviceLimit, IoResources, Layout,
-    LayoutKind, MemoryResources, PidsResources, Resources, SelfAttach, Stats,
-};
+use cove_cgroup::{default_container_devices, Cgroup, Layout, LayoutKind, SelfAttach, Stats};
 
 use crate::plan::Plan;
-use crate::resources::ResourcePlan;
 
 /// The host's cgroup layout, read from `/proc/self/mountinfo` once per `cove` process (creating an OCI
 /// container needs it both to expand the config's `cgroup` mount and to create the cgroup).
@@ -221,42 +217,6 @@ impl Entry {
     /// that move, or its root would be the runtime's cgroup).
     pub fn moves_after_clone(&self) -> bool {
         self.self_attach.is_some() || self.attach_by_pid
-    }
-}
-
-/// The manifest's limits in the cgroup crate's model.
-pub fn to_cgroup_resources(r: &ResourcePlan) -> Resources {
-    Resources {
-        memory: MemoryResources {
-            limit: r.memory,
-            reservation: r.memory_reservation,
-            swap: r.memory_swap,
-            ..Default::default()
-        },
-        cpu: CpuResources {
-            weight: r.cpu_weight,
-            cpus: r.cpus,
-            cpuset_cpus: r.cpuset.clone(),
-            cpuset_mems: r.cpuset_mems.clone(),
-            ..Default::default()
-        },
-        pids: PidsResources { max: r.pids },
-        io: IoResources {
-            weight: r.io_weight,
-            devices: r
-                .io
-                .iter()
-                .map(|d| IoDeviceLimit {
-                    major: d.major as u32,
-                    minor: d.minor as u32,
-                    read_bps: d.read_bps,
-                    write_bps: d.write_bps,
-                    read_iops: d.read_iops,
-                    write_iops: d.write_iops,
-                })
-                .collect(),
-        },
-        ..Default::default()
     }
 }
 
