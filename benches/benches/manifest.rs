@@ -17,17 +17,21 @@ fn manifest(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("manifest");
     group.bench_function("parse", |b| {
-        b.iter(|| cove::manifest::parse(black_box(&path), black_box(&source)).expect("parses"))
+        b.iter(|| {
+            cove_manifest::manifest::parse(black_box(&path), black_box(&source)).expect("parses")
+        })
     });
     group.bench_function("validate", |b| {
         b.iter_batched(
-            || cove::manifest::parse(&path, &source).expect("parses"),
-            |m| cove::plan::from_manifest(&path, &source, m, ROOT_EUID).expect("validates"),
+            || cove_manifest::manifest::parse(&path, &source).expect("parses"),
+            |m| {
+                cove_manifest::plan::from_manifest(&path, &source, m, ROOT_EUID).expect("validates")
+            },
             BatchSize::SmallInput,
         )
     });
     group.bench_function("read+parse+validate", |b| {
-        b.iter(|| cove::load_plan(black_box(&path), ROOT_EUID).expect("loads"))
+        b.iter(|| cove_manifest::load_plan(black_box(&path), ROOT_EUID).expect("loads"))
     });
     group.finish();
 }

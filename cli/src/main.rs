@@ -379,7 +379,7 @@ fn dispatch(global: &Global, command: Commands) -> i32 {
 /// Loads and validates a manifest, printing every problem found.
 fn load_plan(manifest: &Path) -> Option<Plan> {
     let euid = nix::unistd::geteuid().as_raw();
-    match cove::load_plan(manifest, euid) {
+    match cove_manifest::load_plan(manifest, euid) {
         Ok(plan) => Some(plan),
         Err(errors) => {
             for e in &errors {

@@ -4,9 +4,9 @@
 /// (case-insensitive, optionally followed by `B` or `iB`): `"256M"` is 256 MiB, as Docker reads it.
 ///
 /// ```
-/// assert_eq!(cove::units::parse_size("256M"), Ok(256 << 20));
-/// assert_eq!(cove::units::parse_size("1.5g"), Ok(3 << 29));
-/// assert!(cove::units::parse_size("12X").is_err());
+/// assert_eq!(cove_manifest::units::parse_size("256M"), Ok(256 << 20));
+/// assert_eq!(cove_manifest::units::parse_size("1.5g"), Ok(3 << 29));
+/// assert!(cove_manifest::units::parse_size("12X").is_err());
 /// ```
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
