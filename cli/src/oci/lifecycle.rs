@@ -20,7 +20,6 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 use serde::Serialize;
 
-use crate::oci::config::{load_bundle, lower_hooks, Bundle};
 use cove_container::cgroups::host_layout;
 use cove_container::console::ConsoleSocket;
 use cove_container::hooks::{run_all_hooks, run_hooks, HookKind};
@@ -30,6 +29,7 @@ use cove_container::state::{
     process_state, rfc3339, stat_of, write_atomic, Container, ProcessState, Saved, StateRoot,
     Status,
 };
+use cove_oci::config::{load_bundle, lower_hooks, Bundle};
 
 /// How long `delete --force` and `kill` wait for a killed init process to go.
 const KILL_WAIT: Duration = Duration::from_secs(10);

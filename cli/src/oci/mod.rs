@@ -3,12 +3,6 @@
 //! state, kill, delete, exec, …), so that podman, Docker and containerd can drive `cove`.
 
 pub mod cli;
-pub mod config;
-pub mod error;
-pub mod events;
 pub mod exec;
-pub mod features;
 pub mod lifecycle;
-pub mod resources;
-pub mod spec_default;
 pub mod update;

@@ -302,7 +302,7 @@ fn is_zero(n: &u64) -> bool {
 /// ```
 /// let mut stats = cove_cgroup::Stats::default();
 /// stats.pids.current = Some(3);
-/// let v = cove::oci::events::stats_event("web", &stats);
+/// let v = cove_oci::events::stats_event("web", &stats);
 /// assert_eq!(v["type"], "stats");
 /// assert_eq!(v["id"], "web");
 /// assert_eq!(v["data"]["pids"]["current"], 3);

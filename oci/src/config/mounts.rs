@@ -10,7 +10,7 @@ use cove_ns::IdMap;
 use cove_rootfs::{MountKind, MountSpec, PlanError};
 use oci_spec::runtime::{LinuxIdMapping, Mount};
 
-use crate::oci::error::{ConfigError, Result};
+use crate::error::{ConfigError, Result};
 use cove_container::plan::inside_path;
 
 /// Where engines mount the cgroup file system.
@@ -278,7 +278,7 @@ fn rebase(specs: Vec<MountSpec>, destination: &Path) -> Vec<MountSpec> {
 /// Bind sources need not exist yet: the container's cgroup is created after loading.
 ///
 /// ```
-/// use cove::oci::config::cgroup_mounts;
+/// use cove_oci::config::cgroup_mounts;
 /// use cove_cgroup::Layout;
 /// use cove_rootfs::MountKind;
 /// let ro = ["nosuid".to_string(), "ro".to_string()];

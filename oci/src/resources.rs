@@ -36,7 +36,7 @@ use oci_spec::runtime::{
     LinuxResources, LinuxThrottleDevice,
 };
 
-use crate::oci::error::ConfigError;
+use crate::error::ConfigError;
 
 /// The prefix of every field this module names.
 const PREFIX: &str = "linux.resources";
@@ -45,7 +45,7 @@ const PREFIX: &str = "linux.resources";
 /// (`linux.resources.memory.swap`) but no file: add it with [`ConfigError::with_file`].
 ///
 /// ```
-/// use cove::oci::resources::lower_resources;
+/// use cove_oci::resources::lower_resources;
 /// let r: oci_spec::runtime::LinuxResources = serde_json::from_str(
 ///     r#"{"memory": {"limit": 268435456, "swap": 536870912}, "pids": {"limit": 100}}"#,
 /// ).unwrap();
@@ -226,7 +226,7 @@ fn cpu(c: &LinuxCpu) -> Result<CpuResources, ConfigError> {
 /// onto each other (the older linear formula turned 1024 into 39).
 ///
 /// ```
-/// use cove::oci::resources::shares_to_weight;
+/// use cove_oci::resources::shares_to_weight;
 /// assert_eq!(shares_to_weight(2), 1);
 /// assert_eq!(shares_to_weight(1024), 100);
 /// assert_eq!(shares_to_weight(262144), 10000);

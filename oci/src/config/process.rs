@@ -7,7 +7,7 @@ use caps::{Capability, CapsHashSet};
 use nix::sys::resource::{getrlimit, RLIM_INFINITY};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities, LinuxSeccomp, PosixRlimit, Process};
 
-use crate::oci::error::{ConfigError, Result};
+use crate::error::{ConfigError, Result};
 use cove_container::plan::{inside_path, ProcessPlan};
 use cove_container::security::{CapabilitySets, Rlimit, Seccomp, SecurityPlan, RLIMITS};
 

@@ -6,7 +6,7 @@
 //! knows, and the seccomp actions, operators, flags and architectures `cove-seccomp` compiles.
 //!
 //! ```
-//! let f = cove::oci::features::features();
+//! let f = cove_oci::features::features();
 //! assert_eq!(f.oci_version_min(), "1.0.0");
 //! assert!(f.hooks().as_ref().unwrap().iter().any(|h| h == "createRuntime"));
 //! ```

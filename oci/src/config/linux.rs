@@ -7,7 +7,7 @@ use cove_ns::{IdMap, Namespace};
 use cove_rootfs::{DeviceKind, DeviceNode, Propagation};
 use oci_spec::runtime::{Linux, LinuxDevice, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType};
 
-use crate::oci::error::{ConfigError, Result};
+use crate::error::{ConfigError, Result};
 use cove_container::plan::{inside_path, NamespacePlan, RootfsOptions};
 
 /// `linux` fields cove does not implement.

@@ -7,7 +7,7 @@
 //! network namespace, `/sys` bound from the host, no `uid=`/`gid=` mount options, no resources.
 //!
 //! ```
-//! let spec = cove::oci::spec_default::default_spec(false);
+//! let spec = cove_oci::spec_default::default_spec(false);
 //! assert_eq!(spec.hostname().as_deref(), Some("cove"));
 //! assert_eq!(spec.root().as_ref().unwrap().path(), std::path::Path::new("rootfs"));
 //! ```

@@ -100,8 +100,8 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// Names `file` as the file the error is about, unless one is already named (for
-    /// errors of [`lower_resources`](crate::oci::resources::lower_resources) and
-    /// [`lower_process`](crate::oci::config::lower_process), which see only part of a file).
+    /// errors of [`lower_resources`](crate::resources::lower_resources) and
+    /// [`lower_process`](crate::config::lower_process), which see only part of a file).
     pub fn with_file(mut self, path: &Path) -> Self {
         if let Some(file) = self.file_mut() {
             if file.as_os_str().is_empty() {

@@ -8,7 +8,7 @@
 //! properties, `annotations`, which are handed back, and `process.consoleSize` without a
 //! terminal). Lowering stops at the first problem.
 //!
-//! Mapping decisions (see also [`lower_resources`](crate::oci::resources::lower_resources)):
+//! Mapping decisions (see also [`lower_resources`](crate::resources::lower_resources)):
 //! - **Capabilities**: the bounding set becomes [`SecurityPlan::capabilities`] (dropped before
 //!   the user switch), the effective, permitted, inheritable and ambient sets are applied as
 //!   given ([`CapabilitySets`](cove_container::security::CapabilitySets)); an absent set is empty.
@@ -40,7 +40,7 @@ use cove_ns::Namespace;
 use cove_rootfs::{DeviceKind as NodeKind, DeviceNode, MountPlan, RootSource};
 use oci_spec::runtime::{Hooks, LinuxSeccomp, Process, Root, Spec};
 
-use crate::oci::resources::lower_resources;
+use crate::resources::lower_resources;
 use cove_container::cgroups::CGROUP_PARENT;
 use cove_container::plan::{NamespacePlan, Plan, ProcessPlan, RootChoice, RootPlan};
 use cove_container::security::SecurityPlan;
@@ -49,11 +49,11 @@ mod linux;
 mod mounts;
 mod process;
 
-pub use crate::oci::error::ConfigError;
+pub use crate::error::ConfigError;
 pub use linux::cgroup_path;
 pub use mounts::{cgroup_mounts, CGROUP_MOUNT};
 
-use crate::oci::error::Result;
+use crate::error::Result;
 
 /// A loaded OCI bundle: the parsed configuration and the plan it lowers to.
 #[derive(Debug, Clone)]
@@ -164,7 +164,7 @@ pub fn parse_spec(file: &Path, text: &str) -> Result<Spec> {
 /// (`1.0.2-dev`, `1.1.0-rc.1`).
 ///
 /// ```
-/// use cove::oci::config::supported_version;
+/// use cove_oci::config::supported_version;
 /// assert!(supported_version("1.0.2-dev"));
 /// assert!(supported_version("1.3.0"));
 /// assert!(!supported_version("1.4.0"));
