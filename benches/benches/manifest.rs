@@ -3,7 +3,6 @@
 
 use std::hint::black_box;
 
-use cove::plan::Plan;
 use cove_benches::fixture::{self, Limits};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
@@ -18,17 +17,21 @@ fn manifest(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("manifest");
     group.bench_function("parse", |b| {
-        b.iter(|| cove::manifest::parse(black_box(&path), black_box(&source)).expect("parses"))
+        b.iter(|| {
+            cove_manifest::manifest::parse(black_box(&path), black_box(&source)).expect("parses")
+        })
     });
     group.bench_function("validate", |b| {
         b.iter_batched(
-            || cove::manifest::parse(&path, &source).expect("parses"),
-            |m| Plan::from_manifest(&path, &source, m, ROOT_EUID).expect("validates"),
+            || cove_manifest::manifest::parse(&path, &source).expect("parses"),
+            |m| {
+                cove_manifest::plan::from_manifest(&path, &source, m, ROOT_EUID).expect("validates")
+            },
             BatchSize::SmallInput,
         )
     });
     group.bench_function("read+parse+validate", |b| {
-        b.iter(|| cove::load_plan(black_box(&path), ROOT_EUID).expect("loads"))
+        b.iter(|| cove_manifest::load_plan(black_box(&path), ROOT_EUID).expect("loads"))
     });
     group.finish();
 }

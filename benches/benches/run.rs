@@ -1,4 +1,4 @@
-//! A whole `cove run` of `/bin/true` on the busybox root, in-process (`cove::run::run`): state dir, mount plan,
+//! A whole `cove run` of `/bin/true` on the busybox root, in-process (`cove_container::run::run`): state dir, mount plan,
 //! cgroup, clone3, child set-up, pivot_root, exec, wait, clean-up. NEEDS ROOT: built only with
 //! `--features privileged`, run as root (`cargo xtask bench` does both). Needs `cargo xtask rootfs`.
 //!
@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use cove::run::{run, RunOptions};
 use cove_benches::fixture::{self, Limits};
+use cove_container::run::{run, RunOptions};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn cove_run(c: &mut Criterion) {

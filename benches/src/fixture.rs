@@ -15,8 +15,8 @@
 
 use std::path::{Path, PathBuf};
 
-use cove::plan::{Plan, RootChoice};
 use cove_cgroup::{CpuResources, MemoryResources, PidsResources, Resources};
+use cove_container::plan::{Plan, RootChoice};
 use cove_ns::Namespace;
 use cove_rootfs::{RootSource, RootfsSpec};
 
@@ -114,7 +114,7 @@ pub fn write_manifest(dir: &Path, rootfs: &Path, limits: Limits) -> Result<PathB
 /// Loads and validates a manifest as the current user would.
 pub fn load_plan(manifest: &Path) -> Result<Plan, BenchError> {
     let euid = nix::unistd::geteuid().as_raw();
-    cove::load_plan(manifest, euid).map_err(|errors| BenchError::InvalidManifest {
+    cove_manifest::load_plan(manifest, euid).map_err(|errors| BenchError::InvalidManifest {
         path: manifest.to_path_buf(),
         problems: errors
             .iter()

@@ -10,7 +10,7 @@
 //! | `spawn` | yes | `clone3` + exec of `/bin/true` ([`cove_spawn::Command`]) with no, the runtime's, and all namespaces |
 //! | `mount_apply` | yes | [`cove_rootfs::MountPlan::apply`] up to `pivot_root`, in a forked child in a new mount namespace |
 //! | `cgroup` | yes | layout detection; cgroup create + apply (memory, cpu, pids); attach a process; remove |
-//! | `run` | yes | a whole `cove run` of `/bin/true` in-process ([`cove::run::run`]) |
+//! | `run` | yes | a whole `cove run` of `/bin/true` in-process ([`cove_container::run::run`]) |
 //!
 //! The benches that need root are declared with `required-features = ["privileged"]`: `cargo bench` skips them
 //! unless the feature is on, and they must then run as root (`cargo xtask bench` does both).

@@ -6,9 +6,9 @@ use anyhow::{Context, Result};
 use cove_ns::Namespace;
 use cove_rootfs::{MountPlan, RootSource};
 
-use crate::plan::{Plan, RootChoice};
-use crate::statedir::default_root;
-use crate::units::format_size;
+use cove_container::plan::{Plan, RootChoice};
+use cove_container::statedir::default_root;
+use cove_manifest::units::format_size;
 
 /// Describes what `cove run` would do with this plan, one fact per line.
 pub fn describe(plan: &Plan) -> Result<String> {

@@ -10,9 +10,9 @@ use cove::oci::cli::{self as oci, Global, LogFormat};
 use cove::oci::exec::ExecOptions;
 use cove::oci::lifecycle::CreateOptions;
 use cove::oci::update::UpdateArgs;
-use cove::plan::Plan;
 use cove::report::StatsFormat;
-use cove::run::{exec_failure_code, RunOptions, RUNTIME_FAILURE};
+use cove_container::plan::Plan;
+use cove_container::run::{exec_failure_code, RunOptions, RUNTIME_FAILURE};
 
 /// cove: a fast, small Linux container runtime.
 ///
@@ -292,7 +292,15 @@ fn dispatch(global: &Global, command: Commands) -> i32 {
             args,
         } => {
             if bundle.bundle.is_none() && Path::new(&target).is_file() {
-                return run_manifest(Path::new(&target), RunOptions { args, stats, tty });
+                return run_manifest(
+                    Path::new(&target),
+                    RunOptions {
+                        args,
+                        stats: stats.is_some(),
+                        tty,
+                    },
+                    stats,
+                );
             }
             if tty {
                 eprintln!("cove: error: --tty is for manifests; a bundle sets process.terminal");
@@ -371,7 +379,7 @@ fn dispatch(global: &Global, command: Commands) -> i32 {
 /// Loads and validates a manifest, printing every problem found.
 fn load_plan(manifest: &Path) -> Option<Plan> {
     let euid = nix::unistd::geteuid().as_raw();
-    match cove::load_plan(manifest, euid) {
+    match cove_manifest::load_plan(manifest, euid) {
         Ok(plan) => Some(plan),
         Err(errors) => {
             for e in &errors {
@@ -382,11 +390,17 @@ fn load_plan(manifest: &Path) -> Option<Plan> {
     }
 }
 
-fn run_manifest(manifest: &Path, options: RunOptions) -> i32 {
+fn run_manifest(manifest: &Path, options: RunOptions, stats: Option<StatsFormat>) -> i32 {
     let Some(plan) = load_plan(manifest) else {
         return RUNTIME_FAILURE;
     };
-    match cove::run::run(&plan, &options) {
+    let report = |usage: &_, elapsed, status| {
+        if let Some(format) = stats {
+            let report = cove::report::Report::new(&plan.id, usage, elapsed, status);
+            eprintln!("{}", report.render(format));
+        }
+    };
+    match cove_container::run::run_reporting(&plan, &options, report) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("cove: error: {e:#}");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use cove_cgroup::Stats;
 use cove_spawn::ExitStatus;
 
-use crate::units::format_size;
+use cove_manifest::units::format_size;
 
 /// The report's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

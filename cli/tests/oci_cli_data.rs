@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use clap::Parser;
-use cove::oci::events::{oom_event, stats_event};
 use cove::oci::update::{UpdateArgs, UpdateError};
 use cove_cgroup::{
     CpuStats, HugetlbStats, IoDeviceStats, IoStats, MemoryStats, PidsStats, Pressure,
     PressureStats, PressureValues, Stats,
 };
+use cove_oci::events::{oom_event, stats_event};
 use serde_json::json;
 
 // ---------------------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ fn stats_event_reports_a_real_pids_limit() {
 #[test]
 fn stats_event_round_trips_through_the_typed_event() {
     let value = stats_event("c1", &filled_stats());
-    let event: cove::oci::events::Event = serde_json::from_value(value.clone()).unwrap();
+    let event: cove_oci::events::Event = serde_json::from_value(value.clone()).unwrap();
     assert_eq!(event.kind, "stats");
     assert_eq!(event.data.as_ref().unwrap().pids.current, 3);
     assert_eq!(serde_json::to_value(&event).unwrap(), value);
@@ -394,7 +394,7 @@ fn update_resources_errors_name_the_input() {
 // ---------------------------------------------------------------------------------------------
 // features
 
-use cove::oci::features::{features, features_json, MOUNT_OPTIONS};
+use cove_oci::features::{features, features_json, MOUNT_OPTIONS};
 
 #[test]
 fn features_json_parses_back_and_lists_hooks_and_namespaces() {
@@ -546,7 +546,7 @@ fn features_seccomp_lists_what_cove_seccomp_compiles() {
 // ---------------------------------------------------------------------------------------------
 // spec
 
-use cove::oci::spec_default::{
+use cove_oci::spec_default::{
     default_spec, example_spec, spec_json, to_rootless, write_spec, SpecError,
 };
 
@@ -761,7 +761,7 @@ fn write_spec_into_a_missing_bundle_names_the_path() {
 /// The advertised namespaces are exactly the kinds cove-ns creates (compared by clone flag).
 #[test]
 fn features_namespaces_are_the_kinds_of_cove_ns() {
-    let mut advertised: Vec<u64> = cove::oci::features::NAMESPACES
+    let mut advertised: Vec<u64> = cove_oci::features::NAMESPACES
         .iter()
         .map(|t| *t as u64)
         .collect();

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use caps::Capability;
-use cove::oci::config::{cgroup_mounts, load_bundle, lower_process, Bundle, ConfigError};
-use cove::oci::resources::lower_resources;
-use cove::plan::RootChoice;
 use cove_cgroup::{DeviceKind, DeviceRule, Hierarchy, Layout, UNLIMITED};
+use cove_container::plan::RootChoice;
 use cove_ns::{IdMap, Namespace};
+use cove_oci::config::{cgroup_mounts, load_bundle, lower_process, Bundle, ConfigError};
+use cove_oci::resources::lower_resources;
 use cove_rootfs::{DeviceKind as NodeKind, MountKind, MountSpec, Propagation};
 use nix::sys::resource::Resource;
 use serde_json::{json, Value};
@@ -703,7 +703,7 @@ fn memory_swap_is_the_swap_beyond_the_limit() {
 
 #[test]
 fn cpu_shares_become_a_weight_and_quota_minus_one_is_unlimited() {
-    let w = |s: u64| cove::oci::resources::shares_to_weight(s);
+    let w = |s: u64| cove_oci::resources::shares_to_weight(s);
     assert_eq!((w(2), w(1024), w(262144)), (1, 100, 10000));
     assert!(w(512) < 100 && w(2048) > 100);
     let r = resources(json!({"cpu": {"shares": 512, "quota": -1, "mems": "0"}})).unwrap();
@@ -1096,12 +1096,12 @@ fn absent_masked_and_readonly_paths_mean_none_and_devices_get_mode_0666() {
 #[test]
 fn cove_specs_own_example_loads_root_and_rootless() {
     for cgroup_ns in [false, true] {
-        let spec = cove::oci::spec_default::example_spec(cgroup_ns);
+        let spec = cove_oci::spec_default::example_spec(cgroup_ns);
         let b = TestBundle::new(&serde_json::to_value(&spec).unwrap());
         let plan = b.load().unwrap().plan;
         assert_eq!(plan.namespaces.is_new(Namespace::Cgroup), cgroup_ns);
         let mut rootless = spec.clone();
-        cove::oci::spec_default::to_rootless(&mut rootless, 1000, 1000);
+        cove_oci::spec_default::to_rootless(&mut rootless, 1000, 1000);
         let b = TestBundle::new(&serde_json::to_value(&rootless).unwrap());
         let plan = load_bundle(b.path(), "c1", 1000).unwrap().plan;
         assert!(plan.rootless && plan.namespaces.is_new(Namespace::User));

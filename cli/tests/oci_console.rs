@@ -1,4 +1,4 @@
-//! The OCI console socket protocol (`cove::oci::console`), end to end without root: a listener plays conmon's
+//! The OCI console socket protocol (`cove_container::console`), end to end without root: a listener plays conmon's
 //! part, a forked child plays the container process.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{wait_exit, Received};
-use cove::oci::console::{self, ConsoleError, ConsoleSocket, Pty, MASTER_NAME};
+use cove_container::console::{self, ConsoleError, ConsoleSocket, Pty, MASTER_NAME};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::{fstat, major, minor};

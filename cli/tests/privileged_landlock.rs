@@ -10,7 +10,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use cove::landlock::{LandlockError, LandlockPlan, LandlockStatus};
+use cove_container::landlock::{LandlockError, LandlockPlan, LandlockStatus};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::wait::{waitpid, WaitStatus};

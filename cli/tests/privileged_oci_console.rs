@@ -8,7 +8,7 @@ use std::path::Path;
 mod common;
 
 use common::wait_exit;
-use cove::oci::console::{self, ConsoleError};
+use cove_container::console::{self, ConsoleError};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};

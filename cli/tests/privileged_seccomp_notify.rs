@@ -8,7 +8,7 @@ use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 
-use cove::security::{Seccomp, SecurityPlan};
+use cove_container::security::{Seccomp, SecurityPlan};
 use cove_seccomp::notify::{receive, respond, Response};
 use nix::cmsg_space;
 use nix::sys::signal::{kill, Signal};

@@ -12,10 +12,10 @@ use cove_cgroup::Signal;
 
 use crate::oci::exec::{self, ExecOptions};
 use crate::oci::lifecycle::{self, CreateOptions, StateReport};
-use crate::oci::state::{rfc3339, StateRoot, Status};
 use crate::oci::update::UpdateArgs;
-use crate::oci::{events as event_json, features as feature_json, resources, spec_default};
-use crate::statedir::default_root;
+use cove_container::state::{rfc3339, StateRoot, Status};
+use cove_container::statedir::default_root;
+use cove_oci::{events as event_json, features as feature_json, resources, spec_default};
 
 /// The exit code of a failed OCI command (runc's).
 pub const FAILURE: i32 = 1;

@@ -13,11 +13,11 @@ use cove_spawn::{Command, Pid};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{Process, Spec};
 
-use crate::oci::config::lower_process;
-use crate::oci::console::ConsoleSocket;
 use crate::oci::lifecycle::{open_cgroup, status};
-use crate::oci::state::{process_state, write_atomic, ProcessState, StateRoot, Status};
-use crate::run::attach_new_terminal;
+use cove_container::console::ConsoleSocket;
+use cove_container::run::attach_new_terminal;
+use cove_container::state::{process_state, write_atomic, ProcessState, StateRoot, Status};
+use cove_oci::config::lower_process;
 
 /// `cove exec` options, as runc spells them.
 #[derive(Debug, Clone, Default)]
@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn flags_override_the_containers_process() {
-        let spec = crate::oci::spec_default::default_spec(false);
+        let spec = cove_oci::spec_default::default_spec(false);
         let options = ExecOptions {
             args: vec!["ls".into(), "-l".into()],
             cwd: Some("/tmp".into()),
@@ -304,7 +304,7 @@ mod tests {
 
     #[test]
     fn no_command_is_a_clear_error() {
-        let spec = crate::oci::spec_default::default_spec(false);
+        let spec = cove_oci::spec_default::default_spec(false);
         let err = process(&spec, &ExecOptions::default()).unwrap_err();
         assert!(err.to_string().contains("exec needs a command"), "{err}");
     }

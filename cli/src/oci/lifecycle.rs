@@ -11,24 +11,25 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use cove_cgroup::{Cgroup, Layout, Signal};
+use cove_container::hooks::Hooks;
 use cove_rootfs::RootSource;
 use cove_spawn::ProcessHandle;
 use nix::errno::Errno;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
-use oci_spec::runtime::Hooks;
+use oci_spec::runtime::Spec;
 use serde::Serialize;
 
-use crate::cgroups::host_layout;
-use crate::oci::config::{load_bundle, Bundle};
-use crate::oci::console::ConsoleSocket;
-use crate::oci::hooks::{run_all_hooks, run_hooks, HookKind};
-use crate::oci::state::{
+use cove_container::cgroups::host_layout;
+use cove_container::console::ConsoleSocket;
+use cove_container::hooks::{run_all_hooks, run_hooks, HookKind};
+use cove_container::plan::RootChoice;
+use cove_container::run::{self, StartOptions, Started};
+use cove_container::state::{
     process_state, rfc3339, stat_of, write_atomic, Container, ProcessState, Saved, StateRoot,
     Status,
 };
-use crate::plan::RootChoice;
-use crate::run::{self, StartOptions, Started};
+use cove_oci::config::{load_bundle, lower_hooks, Bundle};
 
 /// How long `delete --force` and `kill` wait for a killed init process to go.
 const KILL_WAIT: Duration = Duration::from_secs(10);
@@ -129,7 +130,7 @@ struct Created {
     container: Container,
     started: Started,
     saved: Saved,
-    hooks: Option<Hooks>,
+    hooks: Hooks,
 }
 
 /// `foreground`: this command waits for the container (`run` without `--detach`) and forwards SIGINT, SIGTERM,
@@ -148,7 +149,7 @@ fn create_container(
             container,
             started,
             saved,
-            hooks: bundle.hooks,
+            hooks: lower_hooks(bundle.hooks.as_ref()),
         }),
         Err(e) => {
             let _ = container.remove();
@@ -184,7 +185,7 @@ fn set_up(
         started: false,
     };
     container.save_config(&bundle.spec)?;
-    let hooks = bundle.hooks.clone().unwrap_or_default();
+    let hooks = lower_hooks(bundle.hooks.as_ref());
     let start_hooks = HookKind::StartContainer.select(&hooks).to_vec();
     let after_gate: Option<run::ChildStep> = (!start_hooks.is_empty()).then(|| {
         let start_state = hook_state(&saved, "created", 0);
@@ -314,7 +315,7 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
     let container = root.open(id)?;
     let mut saved = container.load()?;
     release(&container, &mut saved)?;
-    let hooks = container.config()?.hooks().clone().unwrap_or_default();
+    let hooks = lower_hooks(container.config::<Spec>()?.hooks().as_ref());
     poststart(&saved, &hooks);
     Ok(())
 }
@@ -423,9 +424,9 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         _ => kill_and_wait(&saved)?,
     }
     let hooks = container
-        .config()
+        .config::<Spec>()
         .ok()
-        .and_then(|spec| spec.hooks().clone())
+        .map(|spec| lower_hooks(spec.hooks().as_ref()))
         .unwrap_or_default();
     remove_cgroup(&saved)?;
     let state = hook_state(&saved, "stopped", 0);
@@ -479,7 +480,7 @@ fn remove_cgroup(saved: &Saved) -> Result<()> {
         Err(_) if !cgroup_exists(&layout, path) => return Ok(()),
         Err(e) => return Err(e).with_context(|| format!("opening the cgroup {path}")),
     };
-    crate::cgroups::remove(cgroup)
+    cove_container::cgroups::remove(cgroup)
 }
 
 fn cgroup_exists(layout: &Layout, path: &str) -> bool {
@@ -583,7 +584,6 @@ pub fn run_bundle(
         mut saved,
         hooks,
     } = created;
-    let hooks = hooks.unwrap_or_default();
     if let Err(e) = release(&container, &mut saved) {
         let _ = started.child.signal(nix::sys::signal::Signal::SIGKILL);
         drop(started);

@@ -301,7 +301,7 @@ fn parse_memory_flag(flag: &'static str, value: Option<&str>) -> Result<Option<i
         value: value.to_owned(),
         reason,
     };
-    let bytes = crate::units::parse_size(value).map_err(invalid)?;
+    let bytes = cove_manifest::units::parse_size(value).map_err(invalid)?;
     i64::try_from(bytes)
         .map(Some)
         .map_err(|_| invalid("larger than 2^63-1 bytes".to_owned()))
