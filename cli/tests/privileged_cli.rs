@@ -612,17 +612,6 @@ fn landlock_confines_the_workload_to_its_paths() {
     );
 }
 
-/// Makes `tty` the controlling terminal of a new session of the calling (forked) process, as a login shell has.
-fn take_as_controlling_terminal(tty: &std::os::fd::OwnedFd) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    nix::unistd::setsid()?;
-    // SAFETY: TIOCSCTTY takes an integer argument; `tty` is an open descriptor of the forked child.
-    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Reads the pty master until `want` shows up (or 10 s pass); returns everything read.
 fn read_until(master: &std::os::fd::OwnedFd, want: &str) -> String {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};

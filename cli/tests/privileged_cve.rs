@@ -7,14 +7,15 @@
 mod common;
 
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{busybox_root, host_mountinfo, stderr, stdout, COVE};
-use serde_json::{json, Value};
+use common::oci::Oci;
+use common::{host_mountinfo, stderr, stdout, take_as_controlling_terminal, COVE};
+use serde_json::json;
 
 const PROBE: &str = env!("CARGO_BIN_EXE_cove-escape-probe");
 
@@ -113,94 +114,11 @@ fn a_manifest_cwd_through_a_runtime_fd_is_refused_and_reaches_nothing() {
     assert_eq!(host_mountinfo(), mountinfo);
 }
 
-/// An OCI bundle on the busybox root, and its state root.
-struct Bundle {
-    dir: tempfile::TempDir,
-    id: String,
-}
-
-impl Bundle {
-    fn new(test: &str, script: &str) -> Bundle {
-        let dir = tempfile::tempdir().unwrap();
-        let id = format!("cve-{test}-{}", std::process::id());
-        let bundle = Bundle { dir, id };
-        let out = bundle.cove(&["spec", "--bundle", bundle.path().to_str().unwrap()]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        bundle.edit(|c| {
-            c["root"] = json!({"path": busybox_root(), "readonly": true});
-            c["process"]["terminal"] = json!(false);
-            c["process"]["args"] = json!(["sh", "-c", script]);
-            c["linux"]["cgroupsPath"] = json!(format!("/cove-test/{}", bundle.id));
-        });
-        bundle
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn edit(&self, f: impl FnOnce(&mut Value)) {
-        let path = self.path().join("config.json");
-        let mut config: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-        f(&mut config);
-        fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(COVE);
-        c.arg("--root").arg(self.path().join("state")).args(args);
-        c.stdin(Stdio::null());
-        c
-    }
-
-    fn cove(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// `create`, with output to files (the init keeps create's stdio open).
-    fn create(&self) -> Output {
-        let (out, err) = (self.path().join("out.txt"), self.path().join("err.txt"));
-        let status = self
-            .command(&[
-                "create",
-                "--bundle",
-                self.path().to_str().unwrap(),
-                &self.id,
-            ])
-            .stdout(fs::File::create(&out).unwrap())
-            .stderr(fs::File::create(&err).unwrap())
-            .status()
-            .unwrap();
-        Output {
-            status,
-            stdout: fs::read(&out).unwrap(),
-            stderr: fs::read(&err).unwrap(),
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        let out = self.cove(&["state", &self.id]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let state: Value = serde_json::from_slice(&out.stdout).unwrap();
-        state["pid"].as_i64().unwrap() as i32
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.path().join("state").join(&self.id)
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        let _ = self.cove(&["delete", "--force", &self.id]);
-    }
-}
-
 #[test]
 fn a_bundle_cwd_through_a_runtime_fd_is_refused_and_reaches_nothing() {
     let target = Target::new();
     for cwd in hostile_cwds() {
-        let bundle = Bundle::new("bundle-cwd", &target.climb_and_write("bundle-hit"));
+        let bundle = Oci::new("bundle-cwd", &target.climb_and_write("bundle-hit"));
         bundle.edit(|c| c["process"]["cwd"] = json!(cwd));
         let out = bundle.create();
         assert!(!out.status.success(), "{cwd}: create succeeded");
@@ -214,7 +132,7 @@ fn a_bundle_cwd_through_a_runtime_fd_is_refused_and_reaches_nothing() {
 #[test]
 fn exec_with_a_cwd_through_a_runtime_fd_is_refused_and_reaches_nothing() {
     let target = Target::new();
-    let bundle = Bundle::new("exec-cwd", "exec sleep 100");
+    let bundle = Oci::new("exec-cwd", "exec sleep 100");
     assert!(bundle.create().status.success());
     let started = bundle.cove(&["start", &bundle.id]);
     assert!(started.status.success(), "{}", stderr(&started));
@@ -226,7 +144,7 @@ fn exec_with_a_cwd_through_a_runtime_fd_is_refused_and_reaches_nothing() {
         assert!(err.contains(&format!("chdir: {cwd}")), "{cwd}: {err}");
     }
     // The same through --process.
-    let process = bundle.path().join("process.json");
+    let process = bundle.bundle().join("process.json");
     let cwd = "/proc/self/fd/5";
     fs::write(
         &process,
@@ -261,7 +179,7 @@ fn describe_fds(pid: i32) -> Vec<(i32, String)> {
 
 #[test]
 fn a_created_init_holds_no_descriptor_of_the_runtime_but_its_fifo_and_sync_socket() {
-    let bundle = Bundle::new("fds", "exec sleep 100");
+    let bundle = Oci::new("fds", "exec sleep 100");
     let out = bundle.create();
     assert!(out.status.success(), "{}", stderr(&out));
     let pid = bundle.pid();
@@ -288,7 +206,7 @@ fn every_container_process_leads_its_own_session() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "leader\n");
 
-    let bundle = Bundle::new("session", "exec sleep 100");
+    let bundle = Oci::new("session", "exec sleep 100");
     assert!(bundle.create().status.success());
     assert!(bundle.cove(&["start", &bundle.id]).status.success());
     // Fields 1 and 6 of stat: the pid and the session id of the exec'd process itself.
@@ -308,17 +226,6 @@ fn every_container_process_leads_its_own_session() {
         .parse()
         .unwrap();
     assert_eq!(sid, pid, "the init's session");
-}
-
-/// Makes `tty` the controlling terminal of a new session of the calling (forked) process, as a login shell has.
-fn take_as_controlling_terminal(tty: &impl AsFd) -> std::io::Result<()> {
-    nix::unistd::setsid()?;
-    // SAFETY: TIOCSCTTY takes an integer argument; `tty` is an open descriptor of the forked child.
-    let rc = unsafe { libc::ioctl(tty.as_fd().as_raw_fd(), libc::TIOCSCTTY, 0) };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[test]
@@ -348,17 +255,17 @@ fn a_container_cannot_push_keystrokes_into_the_callers_terminal() {
 #[test]
 fn exec_passes_only_the_asked_descriptors() {
     let target = Target::new();
-    let bundle = Bundle::new("exec-fds", "exec sleep 100");
+    let bundle = Oci::new("exec-fds", "exec sleep 100");
     assert!(bundle.create().status.success());
     assert!(bundle.cove(&["start", &bundle.id]).status.success());
-    let file = bundle.path().join("fd3.txt");
+    let file = bundle.bundle().join("fd3.txt");
     // The caller holds fd 3 (asked for) and fd 4, a directory of the host (not asked for).
     let script = format!(
         "exec 3>{file} 4<{host_dir}; exec {COVE} --root {root} exec --preserve-fds 1 {id} \
          sh -c 'echo via-fd3 >&3; if [ -e /proc/$$/fd/4 ]; then echo fd4-open; else echo fd4-closed; fi'",
         file = file.display(),
         host_dir = target.dir.path().display(),
-        root = bundle.path().join("state").display(),
+        root = bundle.root().display(),
         id = bundle.id,
     );
     let out = Command::new("/bin/sh")

@@ -12,139 +12,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{busybox_manifest, busybox_root, COVE};
-use serde_json::{json, Value};
+use common::oci::{hierarchies, Oci, DEFAULT_ROOT};
+use common::{busybox_manifest, COVE};
 
-/// The state root `cove run FILE.toml` and an OCI command without `--root` use as root.
-const DEFAULT_ROOT: &str = "/run/cove";
-
-/// One OCI container under test: a bundle in its own temp dir, driven with `--root` (or the default root
-/// when `root` is `None`), deleted with `delete --force` on drop.
-struct Oci {
-    dir: tempfile::TempDir,
-    id: String,
-    root: Option<PathBuf>,
-}
-
-impl Oci {
-    /// A bundle whose process runs `script`; `cgroup`: its `linux.cgroupsPath` (`None`: cove's default,
-    /// `cove/<id>`); `own_root`: a state root in the temp dir rather than the default one.
-    fn new(test: &str, script: &str, cgroup: Option<&str>, own_root: bool) -> Oci {
-        let id = format!("cve-{test}-{}", std::process::id());
-        Oci::with_id(id, script, cgroup, own_root)
-    }
-
-    /// Like [`Oci::new`], with the container id given.
-    fn with_id(id: String, script: &str, cgroup: Option<&str>, own_root: bool) -> Oci {
-        let dir = tempfile::tempdir().unwrap();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let root = own_root.then(|| dir.path().join("state"));
-        let oci = Oci { dir, id, root };
-        let out = oci.cove(&["spec", "--bundle", oci.bundle().to_str().unwrap()]);
-        assert!(out.status.success(), "cove spec: {}", common::stderr(&out));
-        let config_path = oci.bundle().join("config.json");
-        let mut c: Value =
-            serde_json::from_str(&fs::read_to_string(&config_path).unwrap()).unwrap();
-        c["root"] = json!({"path": busybox_root(), "readonly": true});
-        c["process"]["terminal"] = json!(false);
-        c["process"]["args"] = json!(["sh", "-c", script]);
-        match cgroup {
-            Some(path) => c["linux"]["cgroupsPath"] = json!(path),
-            None => {
-                c["linux"].as_object_mut().unwrap().remove("cgroupsPath");
-            }
-        }
-        fs::write(&config_path, serde_json::to_string_pretty(&c).unwrap()).unwrap();
-        oci
-    }
-
-    fn bundle(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
-    }
-
-    /// The state root this container lives in.
-    fn state_root(&self) -> PathBuf {
-        self.root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT))
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.state_root().join(&self.id)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(COVE);
-        if let Some(root) = &self.root {
-            c.arg("--root").arg(root);
-        }
-        c.args(args).stdin(Stdio::null());
-        c
-    }
-
-    fn cove(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cove(args);
-        assert!(
-            out.status.success(),
-            "cove {args:?}: {}",
-            common::stderr(&out)
-        );
-        common::stdout(&out)
-    }
-
-    /// `create` (extra flags before the id), its output in files: the container's process keeps create's
-    /// stdio, so reading pipes to their end would wait for the container.
-    fn create(&self, extra: &[&str]) -> Output {
-        let (out, err) = (self.dir.path().join("out"), self.dir.path().join("err"));
-        let bundle = self.bundle();
-        let mut args = vec!["create", "--bundle", bundle.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        args.push(&self.id);
-        let status = self
-            .command(&args)
-            .stdout(fs::File::create(&out).unwrap())
-            .stderr(fs::File::create(&err).unwrap())
-            .status()
-            .unwrap();
-        Output {
-            status,
-            stdout: fs::read(&out).unwrap(),
-            stderr: fs::read(&err).unwrap(),
-        }
-    }
-
-    fn state(&self) -> Value {
-        serde_json::from_str(&self.ok(&["state", &self.id])).unwrap()
-    }
-
-    fn status(&self) -> String {
-        self.state()["status"].as_str().unwrap().to_owned()
-    }
-
-    fn pid(&self) -> i32 {
-        self.state()["pid"].as_i64().unwrap() as i32
-    }
-
-    fn wait_for_status(&self, want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.status() != want {
-            assert!(Instant::now() < deadline, "status stayed {}", self.status());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Oci {
-    fn drop(&mut self) {
-        let _ = self.cove(&["delete", "--force", &self.id]);
-        for h in hierarchies() {
-            let _ = fs::remove_dir(h.join("cove-test"));
-        }
-    }
+/// A bundle under test with the id `cve-<test>-<pid>` (see [`Oci::with_id`]).
+fn oci(test: &str, script: &str, cgroup: Option<&str>, own_root: bool) -> Oci {
+    Oci::with_id(
+        format!("cve-{test}-{}", std::process::id()),
+        script,
+        cgroup,
+        own_root,
+    )
 }
 
 /// A manifest run's files, and the `cove run` processes started from it (killed and reaped on drop).
@@ -230,20 +108,6 @@ impl Drop for ManifestRun {
             let _ = fs::remove_dir(&dir);
         }
     }
-}
-
-/// Every cgroup hierarchy's root on this host (v1 controllers, the unified one, or `/sys/fs/cgroup` on v2).
-fn hierarchies() -> Vec<PathBuf> {
-    let root = Path::new("/sys/fs/cgroup");
-    if root.join("cgroup.procs").exists() {
-        return vec![root.to_path_buf()];
-    }
-    fs::read_dir(root)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| !p.is_symlink() && p.join("cgroup.procs").exists())
-        .collect()
 }
 
 /// The directories of cgroup `path` that exist now (cove creates it only in the hierarchies it manages).
@@ -342,8 +206,8 @@ fn assert_victim_intact(victim: &Oci, before: &Before) {
 /// touches anything, and the created container still starts, runs in its cgroup and deletes.
 #[test]
 fn a_manifest_run_cannot_take_over_a_created_container() {
-    let victim = Oci::new("victim", "exec sleep 100", None, false);
-    let out = victim.create(&[]);
+    let victim = oci("victim", "exec sleep 100", None, false);
+    let out = victim.create_with(&[]);
     assert!(out.status.success(), "create: {}", common::stderr(&out));
     let cgroup = format!("cove/{}", victim.id);
     let before = Before::record(&victim, &cgroup);
@@ -364,8 +228,8 @@ fn a_manifest_run_cannot_take_over_a_created_container() {
 /// `cove/<id>` is not: the run must not adopt (and on exit kill) a cgroup that has processes.
 #[test]
 fn a_manifest_run_cannot_adopt_a_cgroup_that_has_processes() {
-    let victim = Oci::new("cgvictim", "exec sleep 100", None, true);
-    let out = victim.create(&[]);
+    let victim = oci("cgvictim", "exec sleep 100", None, true);
+    let out = victim.create_with(&[]);
     assert!(out.status.success(), "create: {}", common::stderr(&out));
     let cgroup = format!("cove/{}", victim.id);
     let before = Before::record(&victim, &cgroup);
@@ -391,12 +255,12 @@ fn a_manifest_run_cannot_adopt_a_cgroup_that_has_processes() {
 #[test]
 fn an_oci_create_cannot_join_another_containers_cgroup() {
     let cgroup = format!("cove-test/cve-shared-{}", std::process::id());
-    let victim = Oci::new("sharevictim", "exec sleep 100", Some(&cgroup), true);
-    assert!(victim.create(&[]).status.success());
+    let victim = oci("sharevictim", "exec sleep 100", Some(&cgroup), true);
+    assert!(victim.create_with(&[]).status.success());
     let before = Before::record(&victim, &cgroup);
 
-    let attacker = Oci::new("shareattacker", "exec sleep 100", Some(&cgroup), true);
-    let out = attacker.create(&[]);
+    let attacker = oci("shareattacker", "exec sleep 100", Some(&cgroup), true);
+    let out = attacker.create_with(&[]);
     assert!(!out.status.success(), "the second create succeeded");
     let err = common::stderr(&out);
     assert!(
@@ -422,7 +286,7 @@ fn an_oci_create_cannot_take_over_a_running_manifest_run() {
     assert_eq!(lines.next().unwrap().unwrap(), "up");
 
     let attacker = Oci::with_id(name.clone(), "exec sleep 100", None, false);
-    let out = attacker.create(&[]);
+    let out = attacker.create_with(&[]);
     assert!(!out.status.success(), "create took over a running id");
     assert!(
         common::stderr(&out).contains(&format!("container `{name}` already exists")),
@@ -502,8 +366,8 @@ impl Outside {
 #[test]
 fn symlinks_planted_in_an_oci_state_dir_are_unlinked_not_followed() {
     let outside = Outside::new();
-    let oci = Oci::new("plant", "exec sleep 100", None, true);
-    assert!(oci.create(&[]).status.success());
+    let oci = oci("plant", "exec sleep 100", None, true);
+    assert!(oci.create_with(&[]).status.success());
     outside.plant(&oci.state_dir());
     oci.ok(&["start", &oci.id]);
     oci.ok(&["delete", "--force", &oci.id]);
@@ -538,14 +402,14 @@ fn symlinks_planted_in_a_run_state_dir_are_unlinked_not_followed() {
 #[test]
 fn pid_file_symlinks_are_replaced_not_followed() {
     let outside = Outside::new();
-    let oci = Oci::new("pidfile", "exec sleep 100", None, true);
+    let oci = oci("pidfile", "exec sleep 100", None, true);
     let pids = tempfile::tempdir().unwrap();
     let pid_file = pids.path().join("init.pid");
     symlink(outside.file(), &pid_file).unwrap();
     for tmp in ["init.tmp", ".init.pid", "init.pid.tmp"] {
         symlink(outside.file(), pids.path().join(tmp)).unwrap();
     }
-    let out = oci.create(&["--pid-file", pid_file.to_str().unwrap()]);
+    let out = oci.create_with(&["--pid-file", pid_file.to_str().unwrap()]);
     assert!(out.status.success(), "create: {}", common::stderr(&out));
     outside.assert_unchanged();
     let meta = fs::symlink_metadata(&pid_file).unwrap();

@@ -2,6 +2,8 @@
 //! binary, with checks that the host is left as it was; and helpers for forked children and the console socket.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod oci;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -163,4 +165,21 @@ pub fn wait_exit(pid: nix::unistd::Pid) -> i32 {
             other => panic!("child {pid}: {other:?}"),
         }
     }
+}
+
+/// Makes `tty` the controlling terminal of a new session of the calling (forked) process, as a login shell has.
+pub fn take_as_controlling_terminal(tty: &impl std::os::fd::AsFd) -> std::io::Result<()> {
+    nix::unistd::setsid()?;
+    // SAFETY: TIOCSCTTY takes an integer argument; `tty` is an open descriptor of the forked child.
+    let rc = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(tty)),
+            libc::TIOCSCTTY,
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
