@@ -215,6 +215,9 @@ enum Commands {
         /// Pass file descriptors 3..3+N.
         #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
         preserve_fds: u32,
+        /// Start the process in a paused container too (it runs once the container is resumed), as runc 1.2.
+        #[arg(long = "ignore-paused")]
+        ignore_paused: bool,
         /// Container id.
         id: String,
         /// The command and its arguments.
@@ -343,6 +346,7 @@ fn dispatch(global: &Global, command: Commands) -> i32 {
             cap,
             no_new_privs,
             preserve_fds,
+            ignore_paused,
             id,
             command,
         } => {
@@ -360,6 +364,7 @@ fn dispatch(global: &Global, command: Commands) -> i32 {
                 caps: cap,
                 no_new_privs,
                 preserve_fds,
+                ignore_paused,
             };
             global.finish(oci::exec(global, &id, &options))
         }

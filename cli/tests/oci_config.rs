@@ -177,6 +177,24 @@ fn podman_spec(bundle: &Path) -> Value {
 }
 
 #[test]
+fn relative_masked_and_readonly_paths_are_taken_from_the_containers_root() {
+    // As runc joins them to the root (youki's contest: readonly_rel_paths).
+    let mut spec = runc_spec();
+    spec["linux"]["maskedPaths"] = json!(["proc/kcore"]);
+    spec["linux"]["readonlyPaths"] = json!(["readonly_relpath", "./proc/sys"]);
+    let b = TestBundle::new(&spec);
+    let plan = b.load().unwrap().plan;
+    assert_eq!(plan.rootfs.masked_paths, [PathBuf::from("/proc/kcore")]);
+    assert_eq!(
+        plan.rootfs.readonly_paths[..2],
+        [
+            PathBuf::from("/readonly_relpath"),
+            PathBuf::from("/proc/sys")
+        ]
+    );
+}
+
+#[test]
 fn a_runc_spec_config_lowers_into_a_plan() {
     let b = TestBundle::new(&runc_spec());
     let bundle = b.load().unwrap();
@@ -1010,8 +1028,8 @@ invalid! {
     refuses_a_missing_namespace_file: "/linux/namespaces/1", {"type": "network", "path": "/no/such/ns"} => "linux.namespaces[1].path";
     refuses_maps_without_a_user_namespace: "/linux/uidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}] => "linux.uidMappings";
     refuses_a_hostname_without_uts: "/linux/namespaces", [{"type": "mount"}] => "hostname";
-    refuses_a_relative_masked_path: "/linux/maskedPaths/0", "proc/kcore" => "linux.maskedPaths[0]";
-    refuses_a_relative_readonly_path: "/linux/readonlyPaths/2", "proc/irq" => "linux.readonlyPaths[2]";
+    refuses_a_masked_path_that_climbs_out: "/linux/maskedPaths/0", "../masked_rel_path" => "linux.maskedPaths[0]";
+    refuses_a_readonly_path_that_climbs_out: "/linux/readonlyPaths/2", "proc/../../irq" => "linux.readonlyPaths[2]";
     refuses_a_device_node_of_type_a: "/linux/devices", [{"path": "/dev/x", "type": "a"}] => "linux.devices[0].type";
     refuses_a_bad_cgroups_path: "/linux/cgroupsPath", "/a/../b" => "linux.cgroupsPath";
     refuses_an_unknown_propagation: "/linux/rootfsPropagation", "sideways" => "linux.rootfsPropagation";

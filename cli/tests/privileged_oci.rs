@@ -459,10 +459,24 @@ fn pause_and_resume_freeze_the_container() {
     let frozen = counter();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(counter(), frozen, "the loop ran while paused");
-    // exec into a paused container is refused.
+    // exec into a paused container is refused, unless --ignore-paused (runc 1.2): the process then starts frozen
+    // in the container's cgroup and runs once the container is resumed.
     let refused = oci.cove(&["exec", &oci.id, "true"]);
     assert!(!refused.status.success());
-    oci.ok(&["resume", &oci.id]);
+    assert!(common::stderr(&refused).contains("--ignore-paused"));
+    let late = std::thread::scope(|s| {
+        let exec =
+            s.spawn(|| oci.cove(&["exec", "--ignore-paused", &oci.id, "echo", "after-resume"]));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !exec.is_finished(),
+            "the exec'd process ran in a paused container"
+        );
+        oci.ok(&["resume", &oci.id]);
+        exec.join().unwrap()
+    });
+    assert!(late.status.success(), "{}", common::stderr(&late));
+    assert_eq!(common::stdout(&late), "after-resume\n");
     assert_eq!(oci.status(), "running");
     std::thread::sleep(Duration::from_millis(300));
     assert_ne!(counter(), frozen, "the loop does not run after resume");

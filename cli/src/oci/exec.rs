@@ -48,6 +48,8 @@ pub struct ExecOptions {
     pub no_new_privs: bool,
     /// Pass file descriptors 3..3+N.
     pub preserve_fds: u32,
+    /// Accept a paused container (the process starts frozen, in its cgroup, until `resume`).
+    pub ignore_paused: bool,
 }
 
 /// Runs the process; returns its exit code (0 with `detach` once it runs).
@@ -56,6 +58,10 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
     let saved = container.load()?;
     match status(&saved) {
         Status::Running | Status::Created => {}
+        Status::Paused if options.ignore_paused => {}
+        Status::Paused => bail!(
+            "cannot exec in container `{id}`: it is paused (use --ignore-paused to start the process anyway)"
+        ),
         other => bail!("cannot exec in container `{id}`: it is {}", other.as_str()),
     }
     let spec = container.config()?;
@@ -180,6 +186,17 @@ fn namespaces_to_join(init: Pid) -> Result<Vec<Namespace>> {
     Ok(kinds)
 }
 
+/// `base` with every `KEY=VALUE` of `overrides` in place of the same key's entries (runc: `exec --env` wins over
+/// the config's variable, and a variable appears once).
+fn override_env(mut base: Vec<String>, overrides: &[String]) -> Vec<String> {
+    for entry in overrides {
+        let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+        base.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+        base.push(entry.clone());
+    }
+    base
+}
+
 /// The process to run: `--process FILE`, or the container's own process with the flags applied (as runc).
 fn process(spec: &Spec, options: &ExecOptions) -> Result<Process> {
     if let Some(file) = &options.process {
@@ -198,9 +215,8 @@ fn process(spec: &Spec, options: &ExecOptions) -> Result<Process> {
         process.set_cwd(cwd.clone());
     }
     if !options.env.is_empty() {
-        let mut env = process.env().clone().unwrap_or_default();
-        env.extend(options.env.iter().cloned());
-        process.set_env(Some(env));
+        let env = process.env().clone().unwrap_or_default();
+        process.set_env(Some(override_env(env, &options.env)));
     }
     if let Some(user) = &options.user {
         let (uid, gid) = parse_user(user)?;
@@ -269,6 +285,17 @@ fn add_capabilities(process: &mut Process, caps: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_env_overrides_the_configs_variable() {
+        let base = vec![
+            "PATH=/bin".to_string(),
+            "MY_VAR=from_spec".into(),
+            "A=1".into(),
+        ];
+        let got = override_env(base, &["MY_VAR=from_cli".into(), "NEW=x".into()]);
+        assert_eq!(got, ["PATH=/bin", "A=1", "MY_VAR=from_cli", "NEW=x"]);
+    }
 
     #[test]
     fn user_is_uid_and_optional_gid() {

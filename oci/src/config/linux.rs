@@ -182,12 +182,21 @@ fn propagation(value: Option<&str>) -> Result<Propagation> {
     }
 }
 
-/// Absolute paths inside the container, not `/`.
+/// `p` from the container's `/` when it is relative.
+fn rooted(p: &str) -> String {
+    match p.starts_with('/') {
+        true => p.to_string(),
+        false => format!("/{p}"),
+    }
+}
+
+/// Paths inside the container, not `/`. A relative entry is taken from the container's `/` as runc joins it to
+/// the root (`readonly_relpath` is `/readonly_relpath`); one that climbs out with `..` is refused.
 fn paths(field: &str, list: &Option<Vec<String>>) -> Result<Vec<PathBuf>> {
     list.iter()
         .flatten()
         .enumerate()
-        .map(|(i, p)| match inside_path(p) {
+        .map(|(i, p)| match inside_path(&rooted(p)) {
             Ok(path) if path != Path::new("/") => Ok(path),
             Ok(_) => Err(ConfigError::invalid(
                 format!("{field}[{i}]"),
