@@ -67,6 +67,9 @@ pub struct MemoryResources {
     /// v2 only: on OOM, kill the whole cgroup rather than one process (`memory.oom.group`).
     /// `Some(true)` is refused on v1.
     pub oom_group: Option<bool>,
+    /// v1 only: `memory.swappiness`, 0..=100 (how readily the kernel swaps this cgroup's anonymous
+    /// memory). Refused on v2, which has no such knob (as podman documents it: cgroup v1 only).
+    pub swappiness: Option<u64>,
 }
 
 /// CPU time and placement.

@@ -18,7 +18,7 @@ const LIMIT: &str = "memory.limit_in_bytes";
 const MEMSW: &str = "memory.memsw.limit_in_bytes";
 
 /// memory.limit_in_bytes and memory.memsw.limit_in_bytes (in the order that keeps
-/// limit ≤ memsw at every step), memory.soft_limit_in_bytes, memory.oom_control.
+/// limit ≤ memsw at every step), memory.soft_limit_in_bytes, memory.oom_control, memory.swappiness.
 pub(crate) fn apply_memory(dir: &Path, m: &MemoryResources) -> Result<()> {
     let memsw = match m.swap {
         Some(swap) => Some(memsw_for_swap(dir, m.limit, swap)?),
@@ -42,6 +42,9 @@ pub(crate) fn apply_memory(dir: &Path, m: &MemoryResources) -> Result<()> {
             "memory",
             if disable { "1" } else { "0" },
         )?;
+    }
+    if let Some(swappiness) = m.swappiness {
+        write(dir, "memory.swappiness", "memory", &swappiness.to_string())?;
     }
     Ok(())
 }

@@ -47,6 +47,17 @@ fn memory(res: &Resources, version: Version) -> Result<()> {
             version,
         });
     }
+    if let Some(s) = m.swappiness {
+        if s > 100 {
+            return Err(invalid("memory.swappiness", s, "must be 0..=100"));
+        }
+        if version == Version::V2 {
+            return Err(CgroupError::Unsupported {
+                operation: "memory.swappiness",
+                version,
+            });
+        }
+    }
     if m.oom_group == Some(true) && version == Version::V1 {
         return Err(CgroupError::Unsupported {
             operation: "memory.oom_group",
@@ -258,6 +269,30 @@ mod tests {
             field_of(check(mem(Some(64 << 20), Some(65 << 20)))),
             "memory.reservation"
         );
+    }
+
+    #[test]
+    fn swappiness_is_v1_only_and_at_most_100() {
+        let swappiness = |s| Resources {
+            memory: MemoryResources {
+                swappiness: Some(s),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        values(&swappiness(0), Version::V1).unwrap();
+        values(&swappiness(100), Version::V1).unwrap();
+        assert_eq!(
+            field_of(values(&swappiness(101), Version::V1)),
+            "memory.swappiness"
+        );
+        assert!(matches!(
+            values(&swappiness(60), Version::V2),
+            Err(CgroupError::Unsupported {
+                operation: "memory.swappiness",
+                ..
+            })
+        ));
     }
 
     #[test]

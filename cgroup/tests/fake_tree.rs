@@ -88,6 +88,7 @@ fn full_resources() -> Resources {
             swap: Some(16 << 20),
             oom_kill_disable: None,
             oom_group: Some(true),
+            swappiness: None,
         },
         cpu: CpuResources {
             weight: Some(500),
@@ -603,6 +604,7 @@ fn v1_tree(leaf: &str) -> (TempDir, Vec<Hierarchy>, PathBuf) {
                 ("memory.memsw.limit_in_bytes", "9223372036854771712\n"),
                 ("memory.soft_limit_in_bytes", "9223372036854771712\n"),
                 ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n"),
+                ("memory.swappiness", "60\n"),
             ],
         ),
         ("cpuset", &["cpuset"], &[("cpuset.cpus", "0-3\n"), ("cpuset.mems", "0\n"), ("cpuset.effective_cpus", "0-3\n"), ("cpuset.effective_mems", "0\n")]),
@@ -655,6 +657,7 @@ fn v1_resources() -> Resources {
             swap: Some(16 << 20),
             oom_kill_disable: Some(true),
             oom_group: None,
+            swappiness: Some(30),
         },
         cpu: CpuResources {
             weight: Some(100),
@@ -708,6 +711,7 @@ fn v1_create_writes_every_controller_file() {
     );
     assert_eq!(get(&d("memory"), "memory.soft_limit_in_bytes"), "33554432");
     assert_eq!(get(&d("memory"), "memory.oom_control"), "1");
+    assert_eq!(get(&d("memory"), "memory.swappiness"), "30");
     assert_eq!(get(&d("cpu,cpuacct"), "cpu.shares"), "2597");
     assert_eq!(get(&d("cpu,cpuacct"), "cpu.cfs_period_us"), "50000");
     assert_eq!(get(&d("cpu,cpuacct"), "cpu.cfs_quota_us"), "75000");

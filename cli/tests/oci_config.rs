@@ -973,7 +973,6 @@ refused! {
     refuses_zos: "/zos", {"namespaces": []} => "zos";
     refuses_memory_kernel: "/linux/resources/memory", {"kernel": 1048576} => "linux.resources.memory.kernel";
     refuses_memory_kernel_tcp: "/linux/resources/memory", {"kernelTCP": 1048576} => "linux.resources.memory.kernelTCP";
-    refuses_memory_swappiness: "/linux/resources/memory", {"swappiness": 10} => "linux.resources.memory.swappiness";
     refuses_memory_use_hierarchy_off: "/linux/resources/memory", {"useHierarchy": false} => "linux.resources.memory.useHierarchy";
     refuses_memory_check_before_update: "/linux/resources/memory", {"checkBeforeUpdate": true} => "linux.resources.memory.checkBeforeUpdate";
     refuses_cpu_realtime_runtime: "/linux/resources/cpu", {"realtimeRuntime": 950000} => "linux.resources.cpu.realtimeRuntime";

@@ -767,3 +767,36 @@ fn the_seccomp_agent_gets_the_host_pid_and_the_listener_metadata() {
     oci.ok(&["delete", "--force", &oci.id]);
     oci.assert_gone();
 }
+
+#[test]
+fn memory_swappiness_is_set_on_cgroup_v1_and_refused_by_name_on_v2() {
+    let oci = Oci::new("swappiness", "exec sleep 100");
+    oci.edit(|c| c["linux"]["resources"]["memory"] = json!({"swappiness": 17}));
+    let out = oci.create();
+    let v1_memory = oci.cgroup_dirs().into_iter().find(|d| {
+        d.parent()
+            .and_then(Path::parent)
+            .is_some_and(|h| h.ends_with("memory"))
+    });
+    let on_v1 = Path::new("/sys/fs/cgroup/memory/memory.swappiness").exists();
+    if on_v1 {
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let dir = v1_memory.expect("the container's v1 memory cgroup");
+        assert_eq!(
+            fs::read_to_string(dir.join("memory.swappiness"))
+                .unwrap()
+                .trim(),
+            "17"
+        );
+        oci.ok(&["delete", "--force", &oci.id]);
+    } else {
+        // cgroup v2 has no swappiness: a clear error naming the field, never a silent no-op.
+        assert!(!out.status.success());
+        assert!(
+            common::stderr(&out).contains("memory.swappiness"),
+            "{}",
+            common::stderr(&out)
+        );
+    }
+    oci.assert_gone();
+}

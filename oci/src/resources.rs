@@ -123,11 +123,6 @@ fn memory(m: &LinuxMemory) -> Result<MemoryResources, ConfigError> {
             "cove-cgroup has no kernel TCP memory limit",
         ),
         (
-            "swappiness",
-            m.swappiness().is_some(),
-            "cove-cgroup has no swappiness setting",
-        ),
-        (
             "useHierarchy",
             m.use_hierarchy() == Some(false),
             "the kernel always accounts memory hierarchically",
@@ -151,6 +146,7 @@ fn memory(m: &LinuxMemory) -> Result<MemoryResources, ConfigError> {
         swap: swap_in_addition(m.swap(), m.limit())?,
         oom_kill_disable: m.disable_oom_killer(),
         oom_group: None,
+        swappiness: m.swappiness(),
     })
 }
 
