@@ -958,7 +958,6 @@ refused! {
     refuses_linux_memory_policy: "/linux/memoryPolicy", {"mode": "MPOL_BIND", "nodes": "0"} => "linux.memoryPolicy";
     refuses_linux_net_devices: "/linux/netDevices", {"eth1": {"name": "eth0"}} => "linux.netDevices";
     refuses_linux_mount_label: "/linux/mountLabel", "system_u:object_r:container_file_t:s0" => "linux.mountLabel";
-    refuses_linux_time_offsets: "/linux/timeOffsets", {"monotonic": {"secs": 10, "nanosecs": 0}} => "linux.timeOffsets";
     refuses_shared_rootfs_propagation: "/linux/rootfsPropagation", "rshared" => "linux.rootfsPropagation";
     refuses_process_apparmor_profile: "/process/apparmorProfile", "docker-default" => "process.apparmorProfile";
     refuses_process_selinux_label: "/process/selinuxLabel", "system_u:system_r:container_t:s0" => "process.selinuxLabel";
@@ -1027,6 +1026,7 @@ invalid! {
     refuses_a_missing_namespace_file: "/linux/namespaces/1", {"type": "network", "path": "/no/such/ns"} => "linux.namespaces[1].path";
     refuses_maps_without_a_user_namespace: "/linux/uidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}] => "linux.uidMappings";
     refuses_a_hostname_without_uts: "/linux/namespaces", [{"type": "mount"}] => "hostname";
+    refuses_time_offsets_without_a_time_namespace: "/linux/timeOffsets", {"monotonic": {"secs": 10, "nanosecs": 0}} => "linux.timeOffsets";
     refuses_a_masked_path_that_climbs_out: "/linux/maskedPaths/0", "../masked_rel_path" => "linux.maskedPaths[0]";
     refuses_a_readonly_path_that_climbs_out: "/linux/readonlyPaths/2", "proc/../../irq" => "linux.readonlyPaths[2]";
     refuses_a_device_node_of_type_a: "/linux/devices", [{"path": "/dev/x", "type": "a"}] => "linux.devices[0].type";
@@ -1201,4 +1201,25 @@ fn a_rootless_container_without_cgroupns_sees_the_hosts_cgroup_tree() {
         )]
     );
     assert_eq!(plan.rootfs.sysctl.len(), 2);
+}
+
+#[test]
+fn time_offsets_of_a_new_time_namespace_lower_and_other_clocks_are_refused() {
+    let mut spec = runc_spec();
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    spec["linux"]["timeOffsets"] = json!({
+        "monotonic": {"secs": 86400, "nanosecs": 5},
+        "boottime": {"secs": -10}
+    });
+    let plan = TestBundle::new(&spec).load().unwrap().plan;
+    let (monotonic, boottime) = plan.namespaces.time_offsets.expect("offsets");
+    assert_eq!((monotonic.secs, monotonic.nanos), (86400, 5));
+    assert_eq!((boottime.secs, boottime.nanos), (-10, 0));
+
+    spec["linux"]["timeOffsets"] = json!({"realtime": {"secs": 1}});
+    let err = TestBundle::new(&spec).load().unwrap_err();
+    assert_names(&err, "linux.timeOffsets.realtime");
 }

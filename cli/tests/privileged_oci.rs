@@ -800,3 +800,44 @@ fn memory_swappiness_is_set_on_cgroup_v1_and_refused_by_name_on_v2() {
     }
     oci.assert_gone();
 }
+
+#[test]
+fn time_offsets_reach_the_container_and_its_exec_processes() {
+    let oci = Oci::new(
+        "timens",
+        "cat /proc/self/timens_offsets > /dev/shm/offsets; exec sleep 100",
+    );
+    oci.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({
+            "monotonic": {"secs": 1000, "nanosecs": 7},
+            "boottime": {"secs": 2000}
+        });
+    });
+    assert!(oci.create().status.success());
+    oci.ok(&["start", &oci.id]);
+    oci.wait_for_status("running");
+    let words =
+        |text: &str| -> Vec<String> { text.split_whitespace().map(str::to_owned).collect() };
+    let want = words("monotonic 1000 7 boottime 2000 0");
+    let exec = oci.ok(&["exec", &oci.id, "cat", "/proc/self/timens_offsets"]);
+    assert_eq!(
+        words(&exec),
+        want,
+        "an exec'd process joins the time namespace"
+    );
+    let pid = oci.pid();
+    let file = format!("/proc/{pid}/root/dev/shm/offsets");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut init = String::new();
+    while words(&init) != want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        init = fs::read_to_string(&file).unwrap_or_default();
+    }
+    assert_eq!(words(&init), want, "the init");
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}

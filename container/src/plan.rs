@@ -138,6 +138,8 @@ pub struct NamespacePlan {
     pub gid_map: Vec<IdMap>,
     /// Write the maps with `newuidmap`/`newgidmap` (a non-root caller mapping more than its own ids).
     pub id_map_helpers: bool,
+    /// Clock offsets `(monotonic, boottime)` of a new time namespace (OCI `linux.timeOffsets`).
+    pub time_offsets: Option<(cove_ns::TimeOffset, cove_ns::TimeOffset)>,
 }
 
 impl NamespacePlan {

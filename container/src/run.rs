@@ -258,6 +258,9 @@ fn command(
                 count: 1,
             }]);
     }
+    if let Some((monotonic, boottime)) = ns.time_offsets {
+        command = command.time_offsets(monotonic, boottime);
+    }
     let hostname = plan.hostname.clone();
     let domainname = plan.domainname.clone();
     let new_net_ns = plan.namespaces.is_new(Namespace::Net);

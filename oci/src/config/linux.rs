@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cove_ns::{IdMap, Namespace};
+use cove_ns::{IdMap, Namespace, TimeOffset};
 use cove_rootfs::{DeviceKind, DeviceNode, Propagation};
 use oci_spec::runtime::{Linux, LinuxDevice, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType};
 
@@ -13,7 +13,7 @@ use cove_container::plan::{inside_path, NamespacePlan, RootfsOptions};
 /// `linux` fields cove does not implement.
 pub(super) fn refuse_unsupported(l: &Linux) -> Result<()> {
     let non_empty = |s: &Option<String>| s.as_ref().is_some_and(|s| !s.is_empty());
-    let refused: [(&str, bool, &str); 7] = [
+    let refused: [(&str, bool, &str); 6] = [
         ("linux.intelRdt", l.intel_rdt().is_some(), ""),
         ("linux.personality", l.personality().is_some(), ""),
         ("linux.memoryPolicy", l.memory_policy().is_some(), ""),
@@ -26,11 +26,6 @@ pub(super) fn refuse_unsupported(l: &Linux) -> Result<()> {
             "linux.mountLabel",
             non_empty(l.mount_label()),
             "SELinux labels are not applied by cove",
-        ),
-        (
-            "linux.timeOffsets",
-            l.time_offsets().as_ref().is_some_and(|t| !t.is_empty()),
-            "time namespace offsets are not written",
         ),
         (
             "linux.rootfsPropagation",
@@ -81,7 +76,47 @@ pub(super) fn namespaces(l: &Linux, euid: u32) -> Result<NamespacePlan> {
         ));
     }
     id_maps(l, &mut plan, euid)?;
+    plan.time_offsets = time_offsets(l, &plan)?;
     Ok(plan)
+}
+
+/// `linux.timeOffsets` (`monotonic`, `boottime`): offsets of a new time namespace.
+fn time_offsets(l: &Linux, plan: &NamespacePlan) -> Result<Option<(TimeOffset, TimeOffset)>> {
+    let Some(offsets) = l.time_offsets().as_ref().filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if !plan.is_new(Namespace::Time) {
+        return Err(ConfigError::invalid(
+            "linux.timeOffsets",
+            "offsets need a new time namespace (add {\"type\": \"time\"} without a path)",
+        ));
+    }
+    let mut clocks = (TimeOffset::default(), TimeOffset::default());
+    for (clock, offset) in offsets {
+        let field = format!("linux.timeOffsets.{clock}");
+        let nanos = offset.nanosecs().unwrap_or(0);
+        if nanos >= 1_000_000_000 {
+            return Err(ConfigError::invalid(
+                format!("{field}.nanosecs"),
+                "must be below 1000000000",
+            ));
+        }
+        let value = TimeOffset {
+            secs: offset.secs().unwrap_or(0),
+            nanos,
+        };
+        match clock.as_str() {
+            "monotonic" => clocks.0 = value,
+            "boottime" => clocks.1 = value,
+            _ => {
+                return Err(ConfigError::invalid(
+                    field,
+                    "the clocks are monotonic and boottime",
+                ))
+            }
+        }
+    }
+    Ok(Some(clocks))
 }
 
 fn namespace_kind(t: LinuxNamespaceType) -> Namespace {
