@@ -8,13 +8,15 @@ mod common;
 
 use std::fs;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::oci::Oci;
-use common::{host_mountinfo, stderr, stdout, take_as_controlling_terminal, COVE};
+use common::{
+    host_mountinfo, host_probe_manifest, stderr, stdout, take_as_controlling_terminal, Case, COVE,
+};
 use serde_json::json;
 
 const PROBE: &str = env!("CARGO_BIN_EXE_cove-escape-probe");
@@ -54,39 +56,9 @@ impl Target {
     }
 }
 
-/// A manifest on a host-backed root with the probe at /probe.
-struct Manifest {
-    dir: tempfile::TempDir,
-    name: String,
-}
-
-impl Manifest {
-    fn new(test: &str, script: &str, process_extra: &str) -> Manifest {
-        let dir = tempfile::tempdir().unwrap();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let name = format!("cve-{test}-{}", std::process::id());
-        let text = format!(
-            "name = \"{name}\"\n[process]\nargs = [\"/bin/sh\", \"-c\", {script:?}]\n{process_extra}\n\
-             [rootfs]\nhost = true\n\
-             [[mounts]]\ntype = \"bind\"\nsource = {PROBE:?}\ntarget = \"/probe\"\noptions = [\"ro\"]\n"
-        );
-        fs::write(dir.path().join("c.toml"), text).unwrap();
-        Manifest { dir, name }
-    }
-
-    fn command(&self) -> Command {
-        let mut c = Command::new(COVE);
-        c.arg("run")
-            .arg(self.dir.path().join("c.toml"))
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self) -> Output {
-        let out = self.command().output().unwrap();
-        assert!(!Path::new("/run/cove").join(&self.name).exists());
-        out
-    }
+/// A manifest on a host-backed root with the probe at /probe; [`Case::run`] checks the host is unchanged.
+fn probe_case(test: &str, script: &str, process_extra: &str) -> Case {
+    Case::new(test, &host_probe_manifest(PROBE, script, process_extra))
 }
 
 /// The refusal of a hostile working directory, as cove reports it.
@@ -106,7 +78,7 @@ fn a_manifest_cwd_through_a_runtime_fd_is_refused_and_reaches_nothing() {
     let mountinfo = host_mountinfo();
     for cwd in hostile_cwds() {
         let script = target.climb_and_write("manifest-hit");
-        let m = Manifest::new("cwd", &script, &format!("cwd = {cwd:?}"));
+        let m = probe_case("cwd", &script, &format!("cwd = {cwd:?}"));
         let out = m.run();
         assert_cwd_refused(&out, &cwd);
     }
@@ -201,7 +173,7 @@ fn a_created_init_holds_no_descriptor_of_the_runtime_but_its_fifo_and_sync_socke
 
 #[test]
 fn every_container_process_leads_its_own_session() {
-    let m = Manifest::new("session", "exec /probe session", "");
+    let m = probe_case("session", "exec /probe session", "");
     let out = m.run();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "leader\n");
@@ -234,7 +206,7 @@ fn a_container_cannot_push_keystrokes_into_the_callers_terminal() {
     // pty as stdin. The workload tries TIOCSTI on that terminal (enabled here: dev.tty.legacy_tiocsti = 1).
     let pty = nix::pty::openpty(None, None).unwrap();
     let slave: OwnedFd = pty.slave;
-    let m = Manifest::new("tiocsti", "exec /probe tiocsti", "");
+    let m = probe_case("tiocsti", "exec /probe tiocsti", "");
     let mut command = m.command();
     command.stdin(Stdio::from(slave.try_clone().unwrap()));
     let tty = slave.try_clone().unwrap();

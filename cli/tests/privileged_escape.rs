@@ -2,6 +2,8 @@
 //! and each attempt must fail with its specific denial. Run as root (feature `privileged`).
 #![cfg(feature = "privileged")]
 
+mod common;
+
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -23,9 +25,8 @@ impl Hostile {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let name = format!("esc-{test}-{}", std::process::id());
         let text = format!(
-            "name = \"{name}\"\n[process]\nargs = [\"/bin/sh\", \"-c\", {script:?}]\n[rootfs]\nhost = true\n\
-             [[mounts]]\ntype = \"bind\"\nsource = {PROBE:?}\ntarget = \"/probe\"\noptions = [\"ro\"]\n\
-             [[mounts]]\ntype = \"tmpfs\"\ntarget = \"/scratch\"\n{extra}"
+            "name = \"{name}\"\n{}[[mounts]]\ntype = \"tmpfs\"\ntarget = \"/scratch\"\n{extra}",
+            common::host_probe_manifest(PROBE, script, "")
         );
         std::fs::write(dir.path().join("c.toml"), text).unwrap();
         Hostile { dir, name }

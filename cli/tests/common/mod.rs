@@ -104,6 +104,15 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A manifest body on a host-backed root (the host's /usr, /bin, /lib) running `script`, with `probe` (a test
+/// binary) bound read-only at `/probe`; `process_extra` goes into `[process]`.
+pub fn host_probe_manifest(probe: &str, script: &str, process_extra: &str) -> String {
+    format!(
+        "[process]\nargs = [\"/bin/sh\", \"-c\", {script:?}]\n{process_extra}\n[rootfs]\nhost = true\n\
+         [[mounts]]\ntype = \"bind\"\nsource = {probe:?}\ntarget = \"/probe\"\noptions = [\"ro\"]\n"
+    )
+}
+
 pub fn busybox_manifest(script: &str, extra: &str) -> String {
     format!(
         "hostname = \"box\"\n[process]\nargs = [\"/bin/sh\", \"-c\", {script:?}]\n[rootfs]\npath = {:?}\n{extra}",
