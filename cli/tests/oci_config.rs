@@ -614,6 +614,64 @@ fn an_idmapped_bind_with_the_containers_maps_gets_the_idmap_option() {
     );
 }
 
+/// runtime-spec 1.1's recursive mount options, as contest's `mounts_recursive` group gives them.
+const RECURSIVE_OPTIONS: [&str; 18] = [
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnodiratime",
+    "rdiratime",
+    "rrelatime",
+    "rnorelatime",
+    "rnoatime",
+    "ratime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnosymfollow",
+    "rsymfollow",
+];
+
+#[test]
+fn recursive_mount_options_lower_on_binds_and_other_mounts() {
+    let mut spec = runc_spec();
+    let b = TestBundle::new(&spec);
+    std::fs::create_dir(b.path().join("data")).unwrap();
+    let mounts = spec["mounts"].as_array_mut().unwrap();
+    for option in RECURSIVE_OPTIONS {
+        mounts.push(json!({
+            "destination": format!("/mnt/{option}"), "source": "data", "options": ["rbind", option]
+        }));
+    }
+    mounts.push(
+        json!({"destination": "/ro", "type": "bind", "source": "data", "options": ["rbind", "ro"]}),
+    );
+    mounts.push(json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["rro", "rnoexec"]}));
+    std::fs::write(b.path().join("config.json"), spec.to_string()).unwrap();
+    let plan = b.load().unwrap().plan;
+    let at = |target: &str| {
+        plan.mounts
+            .iter()
+            .find(|m| m.target == Path::new(target))
+            .unwrap_or_else(|| panic!("no mount on {target}"))
+    };
+    for option in RECURSIVE_OPTIONS {
+        let m = at(&format!("/mnt/{option}"));
+        assert_eq!(m.kind, MountKind::Bind, "{option}");
+        assert_eq!(m.options, strings(&["rbind", option]));
+    }
+    assert_eq!(at("/ro").options, strings(&["rbind", "ro"]));
+    assert_eq!(at("/t").kind, MountKind::Tmpfs);
+    assert_eq!(at("/t").options, strings(&["rro", "rnoexec"]));
+    // The check has teeth: a misspelt one is refused with its index.
+    let err = load_with("/mounts/3/options/0", json!("rnosiud"));
+    assert_names(&err, "mounts[3]");
+}
+
 #[test]
 fn lower_process_for_exec_uses_the_containers_seccomp_profile() {
     let process: oci_spec::runtime::Process = serde_json::from_value(json!({

@@ -14,7 +14,7 @@ use nix::unistd::{chdir, chroot, fchdir, pivot_root, symlinkat};
 use crate::device::{make_node, DeviceOp};
 use crate::error::RootfsError;
 use crate::idmap::DetachedMounts;
-use crate::options::{attrs_to_string, Attrs, ATIME_FLAGS, ATTR_FLAGS};
+use crate::options::{attrs_to_string, rec_attrs_to_string, Attrs, ATIME_FLAGS, ATTR_FLAGS};
 use crate::plan::{MountOp, MountPlan, StepKind, TargetKind};
 use crate::resolve::{
     create_entry, ensure_in_root, open_at_root, open_root_dir, parent_in_root, proc_fd_path,
@@ -47,9 +47,11 @@ impl MountPlan {
     /// root then stays reachable to a process with `CAP_SYS_CHROOT`, so such hosts should boot
     /// with a real root (or `switch_root` out of the initramfs) before running containers.
     ///
-    /// Read-only and other flags on bind mounts are set with mount_setattr(2) (recursively for a
-    /// recursive bind); on kernels without it (before 5.12) a bind remount of the top mount is
-    /// used, keeping the flags the kernel locks in a user namespace (nosuid, nodev, noexec, atime).
+    /// Read-only and other flags on bind mounts are set on the top mount (even of a recursive
+    /// bind, as runc) with mount_setattr(2); on kernels without it (before 5.12) with a bind
+    /// remount, keeping the flags the kernel locks in a user namespace (nosuid, nodev, noexec,
+    /// atime). The recursive options (`rro`, …) are set next on the mount and every submount with
+    /// mount_setattr(2) `AT_RECURSIVE`, and are an error on kernels without it.
     ///
     /// Device nodes are made with mknodat(2) in their parent directory resolved inside the root
     /// (never following a symlink at the node's own path), then chowned and chmodded through an
@@ -301,6 +303,7 @@ impl Ctx<'_> {
             flags: MsFlags::MS_BIND | MsFlags::MS_REC,
             data: None,
             attrs: Some(Attrs::readonly(MsFlags::empty(), true)),
+            rec_attrs: None,
             propagation: None,
             create: TargetKind::Dir,
             note: None,
@@ -337,7 +340,7 @@ impl Ctx<'_> {
         };
         let attrs = m.attrs.as_ref().filter(|_| !attrs_done);
         let keep = self.keep.contains(&m.target);
-        let need_top = attrs.is_some() || m.propagation.is_some() || keep;
+        let need_top = attrs.is_some() || m.rec_attrs.is_some() || m.propagation.is_some() || keep;
         let need_top = need_top || m.kind == MountKind::Tmpfs;
         let top = match top {
             Some(fd) => Some(fd),
@@ -348,6 +351,9 @@ impl Ctx<'_> {
         if let (Some(top), Some(attrs)) = (&top, attrs) {
             set_attrs(top.as_fd(), attrs)
                 .map_err(|source| mount_flags_error(attrs, &m.target, source))?;
+        }
+        if let (Some(top), Some(rec)) = (&top, &m.rec_attrs) {
+            set_rec_attrs(top.as_fd(), rec, &m.target)?;
         }
         if let (Some(top), Some(p)) = (&top, m.propagation) {
             mount(NONE, proc_fd_path(top).as_str(), NONE, p, NONE).map_err(|source| {
@@ -781,6 +787,31 @@ fn set_attrs(fd: BorrowedFd<'_>, attrs: &Attrs) -> Result<(), Errno> {
     bind_remount(fd, attrs)
 }
 
+/// Sets the recursive options on the mount `fd` is the root of and every mount below it, with
+/// mount_setattr(2) `AT_RECURSIVE`. Without it (kernel < 5.12) that is an error naming the options:
+/// a bind remount would change the top mount only.
+fn set_rec_attrs(fd: BorrowedFd<'_>, attrs: &Attrs, target: &Path) -> Result<(), RootfsError> {
+    let (set, clear) = mount_attr_bits(attrs);
+    sys::mount_setattr(fd, true, set, clear)
+        .map_err(|source| rec_attrs_error(attrs, target, source))
+}
+
+fn rec_attrs_error(attrs: &Attrs, target: &Path, source: Errno) -> RootfsError {
+    let options = rec_attrs_to_string(attrs);
+    match source {
+        Errno::ENOSYS => RootfsError::RecursiveMountFlags {
+            options,
+            target: target.to_owned(),
+            source,
+        },
+        source => RootfsError::MountFlags {
+            flags: options,
+            target: target.to_owned(),
+            source,
+        },
+    }
+}
+
 /// `MOUNT_ATTR_*` bits to set and to clear for `attrs`.
 fn mount_attr_bits(attrs: &Attrs) -> (u64, u64) {
     const BITS: [(MsFlags, u64); 5] = [
@@ -796,6 +827,11 @@ fn mount_attr_bits(attrs: &Attrs) -> (u64, u64) {
             .fold(0, |acc, (_, b)| acc | b)
     };
     let (mut set, mut clear) = (to_bits(attrs.set), to_bits(attrs.clear));
+    match attrs.nosymfollow {
+        Some(true) => set |= sys::MOUNT_ATTR_NOSYMFOLLOW,
+        Some(false) => clear |= sys::MOUNT_ATTR_NOSYMFOLLOW,
+        None => {}
+    }
     if let Some(atime) = attrs.atime {
         clear |= libc::MOUNT_ATTR__ATIME;
         set |= if atime == MsFlags::MS_NOATIME {
@@ -864,6 +900,7 @@ mod tests {
             clear: MsFlags::MS_NOSUID,
             atime: Some(MsFlags::MS_NOATIME),
             recursive: false,
+            ..Attrs::default()
         };
         assert_eq!(
             remount_flags(current, &a),
@@ -883,6 +920,7 @@ mod tests {
             clear: MsFlags::MS_NOSUID,
             atime: Some(MsFlags::MS_NOATIME),
             recursive: true,
+            ..Attrs::default()
         };
         assert_eq!(
             mount_attr_bits(&a),
@@ -894,6 +932,48 @@ mod tests {
         assert_eq!(
             mount_attr_bits(&Attrs::readonly(MsFlags::empty(), false)),
             (libc::MOUNT_ATTR_RDONLY, 0)
+        );
+    }
+
+    #[test]
+    fn nosymfollow_bits() {
+        let on = Attrs {
+            nosymfollow: Some(true),
+            ..Attrs::default()
+        };
+        assert_eq!(mount_attr_bits(&on), (sys::MOUNT_ATTR_NOSYMFOLLOW, 0));
+        let off = Attrs {
+            nosymfollow: Some(false),
+            ..on
+        };
+        assert_eq!(mount_attr_bits(&off), (0, sys::MOUNT_ATTR_NOSYMFOLLOW));
+    }
+
+    /// On a kernel without mount_setattr (ENOSYS) the recursive options are refused by name,
+    /// never applied to the top mount only.
+    #[test]
+    fn recursive_options_without_mount_setattr_are_an_error_naming_them() {
+        let rec = Attrs {
+            set: MsFlags::MS_RDONLY,
+            clear: MsFlags::MS_NOSUID,
+            recursive: true,
+            ..Attrs::default()
+        };
+        let e = rec_attrs_error(&rec, Path::new("/data"), Errno::ENOSYS);
+        assert!(
+            matches!(e, RootfsError::RecursiveMountFlags { .. }),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "recursive mount options (rro,rsuid) on /data need mount_setattr(2) (Linux 5.12 or \
+             later), which this kernel lacks"
+        );
+        assert_eq!(e.errno(), Some(libc::ENOSYS));
+        let e = rec_attrs_error(&rec, Path::new("/data"), Errno::EPERM);
+        assert_eq!(
+            e.to_string(),
+            "set the flags (rro,rsuid) of the mount on /data"
         );
     }
 }

@@ -314,6 +314,20 @@ pub enum RootfsError {
         #[source]
         source: Errno,
     },
+    /// Recursive mount options (`rro`, `rnosuid`, …) on a kernel without mount_setattr(2)
+    /// (before 5.12): refused, never applied to the top mount only.
+    #[error(
+        "recursive mount options ({options}) on {target} need mount_setattr(2) (Linux 5.12 or later), which this kernel lacks"
+    )]
+    RecursiveMountFlags {
+        /// The recursive options, as given (`rro,rnosuid`).
+        options: String,
+        /// The target inside the container.
+        target: PathBuf,
+        /// Always `ENOSYS`.
+        #[source]
+        source: Errno,
+    },
     /// Changing the propagation of a mount after creating it.
     #[error("set the propagation of the mount on {target}")]
     MountPropagation {
@@ -496,6 +510,7 @@ impl RootfsError {
             | RootfsError::MissingDetached { source, .. }
             | RootfsError::MoveMount { source, .. }
             | RootfsError::MountFlags { source, .. }
+            | RootfsError::RecursiveMountFlags { source, .. }
             | RootfsError::MountPropagation { source, .. }
             | RootfsError::Symlink { source, .. }
             | RootfsError::PivotRoot { source, .. }
@@ -533,6 +548,7 @@ impl RootfsError {
             RootfsError::MissingDetached { .. } => "idmap mount",
             RootfsError::MoveMount { .. } => "move_mount",
             RootfsError::MountFlags { .. } => "mount flags",
+            RootfsError::RecursiveMountFlags { .. } => "mount flags",
             RootfsError::MountPropagation { .. } => "mount propagation",
             RootfsError::Symlink { .. } => "symlink",
             RootfsError::PivotRoot { .. } => "pivot_root",

@@ -15,6 +15,9 @@ pub(crate) struct Attrs {
     pub clear: MsFlags,
     /// The atime mode, when one was given.
     pub atime: Option<MsFlags>,
+    /// `Some(true)`: set `MOUNT_ATTR_NOSYMFOLLOW`, `Some(false)`: clear it (recursive options
+    /// only: `rnosymfollow`, `rsymfollow`; mount_setattr(2) is the only way to set it).
+    pub nosymfollow: Option<bool>,
     /// Apply to the whole mount tree (recursive bind mounts).
     pub recursive: bool,
 }
@@ -25,6 +28,7 @@ impl Default for Attrs {
             set: MsFlags::empty(),
             clear: MsFlags::empty(),
             atime: None,
+            nosymfollow: None,
             recursive: false,
         }
     }
@@ -32,7 +36,18 @@ impl Default for Attrs {
 
 impl Attrs {
     pub(crate) fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.clear.is_empty() && self.atime.is_none()
+        self.set.is_empty()
+            && self.clear.is_empty()
+            && self.atime.is_none()
+            && self.nosymfollow.is_none()
+    }
+
+    /// The empty recursive attributes, filled by the `r…` options.
+    fn recursive() -> Self {
+        Attrs {
+            recursive: true,
+            ..Attrs::default()
+        }
     }
 
     /// Read-only (plus `extra`), recursive or not.
@@ -72,6 +87,9 @@ pub(crate) struct ParsedOptions {
     pub propagation: Option<MsFlags>,
     /// `idmap` was given (bind only): attach an idmapped clone of the source instead.
     pub idmap: bool,
+    /// The recursive options (`rro`, `rnosuid`, …, runtime-spec 1.1): set on the mount and every
+    /// mount below it with mount_setattr(2) `AT_RECURSIVE`, after the flags above.
+    pub rec: Attrs,
     /// Data options, in order.
     pub data: Vec<String>,
 }
@@ -162,8 +180,15 @@ enum FlagOpt {
     Set(MsFlags),
     Clear(MsFlags),
     Atime(MsFlags),
+    /// The recursive forms (`rro`, `rrw`, `rrelatime`, `rnosymfollow`, …).
+    RecSet(MsFlags),
+    RecClear(MsFlags),
+    RecAtime(MsFlags),
+    RecNosymfollow(bool),
     Propagation(MsFlags),
-    Bind { recursive: bool },
+    Bind {
+        recursive: bool,
+    },
     Idmap,
     Nothing,
 }
@@ -195,6 +220,25 @@ fn flag_option(option: &str) -> Option<FlagOpt> {
         "rshared" => Propagation(MsFlags::MS_SHARED | MsFlags::MS_REC),
         "unbindable" => Propagation(MsFlags::MS_UNBINDABLE),
         "runbindable" => Propagation(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
+        "rro" => RecSet(MsFlags::MS_RDONLY),
+        "rrw" => RecClear(MsFlags::MS_RDONLY),
+        "rnosuid" => RecSet(MsFlags::MS_NOSUID),
+        "rsuid" => RecClear(MsFlags::MS_NOSUID),
+        "rnodev" => RecSet(MsFlags::MS_NODEV),
+        "rdev" => RecClear(MsFlags::MS_NODEV),
+        "rnoexec" => RecSet(MsFlags::MS_NOEXEC),
+        "rexec" => RecClear(MsFlags::MS_NOEXEC),
+        "rnodiratime" => RecSet(MsFlags::MS_NODIRATIME),
+        "rdiratime" => RecClear(MsFlags::MS_NODIRATIME),
+        "rrelatime" => RecAtime(MsFlags::MS_RELATIME),
+        "rnoatime" => RecAtime(MsFlags::MS_NOATIME),
+        "rstrictatime" => RecAtime(MsFlags::MS_STRICTATIME),
+        // A mount always has one atime mode: leaving noatime, strictatime or relatime means the
+        // kernel's default, relatime, as mount(8)'s `atime`, `nostrictatime` and `norelatime`
+        // (mount_setattr refuses to clear one mode alone: EINVAL).
+        "ratime" | "rnostrictatime" | "rnorelatime" => RecAtime(MsFlags::MS_RELATIME),
+        "rnosymfollow" => RecNosymfollow(true),
+        "rsymfollow" => RecNosymfollow(false),
         "bind" => Bind { recursive: false },
         "rbind" => Bind { recursive: true },
         "idmap" => Idmap,
@@ -215,6 +259,7 @@ pub(crate) fn parse_options<'a>(
         bind: None,
         propagation: None,
         idmap: false,
+        rec: Attrs::recursive(),
         data: Vec::new(),
     };
     for option in options {
@@ -242,6 +287,16 @@ fn parse_one(kind: MountKind, option: &str, parsed: &mut ParsedOptions) -> Resul
             parsed.set -= f;
         }
         FlagOpt::Atime(f) => parsed.atime = Some(f),
+        FlagOpt::RecSet(f) => {
+            parsed.rec.set |= f;
+            parsed.rec.clear -= f;
+        }
+        FlagOpt::RecClear(f) => {
+            parsed.rec.clear |= f;
+            parsed.rec.set -= f;
+        }
+        FlagOpt::RecAtime(f) => parsed.rec.atime = Some(f),
+        FlagOpt::RecNosymfollow(on) => parsed.rec.nosymfollow = Some(on),
         FlagOpt::Propagation(f) => parsed.propagation = Some(f),
         FlagOpt::Bind { .. } if kind != MountKind::Bind => return Err(OptionError::NotForKind),
         FlagOpt::Bind { recursive } => parsed.bind = Some(recursive),
@@ -345,9 +400,28 @@ pub(crate) fn attrs_to_string(attrs: &Attrs) -> String {
             parts.push(name.to_owned());
         }
     }
+    match attrs.nosymfollow {
+        Some(true) => parts.push("nosymfollow".to_owned()),
+        Some(false) => parts.push("symfollow".to_owned()),
+        None => {}
+    }
     if attrs.recursive {
         parts.push("recursive".to_owned());
     }
+    parts.join(",")
+}
+
+/// Renders recursive attributes as the options that ask for them (`rro,rnosuid,rsuid`).
+pub(crate) fn rec_attrs_to_string(attrs: &Attrs) -> String {
+    let plain = Attrs {
+        recursive: false,
+        ..*attrs
+    };
+    let parts: Vec<String> = attrs_to_string(&plain)
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("r{p}"))
+        .collect();
     parts.join(",")
 }
 
@@ -514,7 +588,104 @@ mod tests {
             clear: MsFlags::MS_NOSUID,
             atime: Some(MsFlags::MS_NOATIME),
             recursive: true,
+            ..Attrs::default()
         };
         assert_eq!(attrs_to_string(&a), "ro,noatime,suid,recursive");
+    }
+
+    #[test]
+    fn recursive_options_fill_their_own_attrs() {
+        let p = parse(
+            MountKind::Bind,
+            &[
+                "rbind",
+                "ro",
+                "rro",
+                "rnosuid",
+                "rnoexec",
+                "rexec",
+                "rnoatime",
+                "rnosymfollow",
+            ],
+        )
+        .unwrap();
+        // The plain `ro` stays a top-mount flag.
+        assert_eq!(p.set, MsFlags::MS_RDONLY);
+        assert!(p.rec.recursive);
+        assert_eq!(p.rec.set, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
+        assert_eq!(p.rec.clear, MsFlags::MS_NOEXEC);
+        assert_eq!(p.rec.atime, Some(MsFlags::MS_NOATIME));
+        assert_eq!(p.rec.nosymfollow, Some(true));
+        assert_eq!(
+            rec_attrs_to_string(&p.rec),
+            "rro,rnosuid,rnoatime,rexec,rnosymfollow"
+        );
+        let p = parse(
+            MountKind::Bind,
+            &["rrw", "rsuid", "rdev", "rdiratime", "rsymfollow"],
+        )
+        .unwrap();
+        assert_eq!(
+            p.rec.clear,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NODIRATIME
+        );
+        assert_eq!(p.rec.nosymfollow, Some(false));
+        assert!(p.set.is_empty() && p.clear.is_empty());
+    }
+
+    #[test]
+    fn every_recursive_option_is_known_on_every_kind() {
+        let all = [
+            "rro",
+            "rrw",
+            "rnosuid",
+            "rsuid",
+            "rnodev",
+            "rdev",
+            "rnoexec",
+            "rexec",
+            "rnodiratime",
+            "rdiratime",
+            "rrelatime",
+            "rnorelatime",
+            "rnoatime",
+            "ratime",
+            "rstrictatime",
+            "rnostrictatime",
+            "rnosymfollow",
+            "rsymfollow",
+        ];
+        for kind in [MountKind::Bind, MountKind::Tmpfs, MountKind::Proc] {
+            for option in all {
+                let p = parse(kind, &[option]).unwrap();
+                assert!(!p.rec.is_empty(), "{option}");
+                assert!(p.data.is_empty(), "{option}");
+            }
+        }
+        // Cgroup mounts pass unknown words to the kernel: a recursive option is still a flag.
+        let p = parse(MountKind::Cgroup, &["cpu", "rro"]).unwrap();
+        assert_eq!(p.data, ["cpu"]);
+        assert_eq!(p.rec.set, MsFlags::MS_RDONLY);
+    }
+
+    #[test]
+    fn recursive_atime_options_last_wins_and_leaving_a_mode_means_relatime() {
+        let atime = |opts: &[&'static str]| parse(MountKind::Bind, opts).unwrap().rec.atime;
+        assert_eq!(
+            atime(&["rnoatime", "rstrictatime"]),
+            Some(MsFlags::MS_STRICTATIME)
+        );
+        assert_eq!(
+            atime(&["rstrictatime", "rrelatime"]),
+            Some(MsFlags::MS_RELATIME)
+        );
+        for leave in ["ratime", "rnostrictatime", "rnorelatime"] {
+            assert_eq!(
+                atime(&["rnoatime", leave]),
+                Some(MsFlags::MS_RELATIME),
+                "{leave}"
+            );
+        }
+        assert_eq!(atime(&["rbind"]), None);
     }
 }

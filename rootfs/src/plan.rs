@@ -114,8 +114,12 @@ pub(crate) struct MountOp {
     pub flags: MsFlags,
     /// Data argument of mount(2).
     pub data: Option<String>,
-    /// Flags changed after mounting (bind mounts: read-only, nosuid, …).
+    /// Flags changed after mounting (bind mounts: read-only, nosuid, …), on the top mount only.
     pub attrs: Option<Attrs>,
+    /// The recursive options (`rro`, `rnosuid`, …): set after `attrs` on the mount and every mount
+    /// below it, with mount_setattr(2) only (an error on kernels without it, never a top-only
+    /// remount).
+    pub rec_attrs: Option<Attrs>,
     /// Propagation set after mounting.
     pub propagation: Option<MsFlags>,
     /// What to create when the target is missing.
@@ -136,6 +140,7 @@ impl MountOp {
             flags,
             data: data.map(str::to_owned),
             attrs: None,
+            rec_attrs: None,
             propagation: None,
             create: TargetKind::Dir,
             note: None,
@@ -404,6 +409,7 @@ pub(crate) fn device_bind(path: PathBuf) -> MountOp {
         flags: MsFlags::MS_BIND,
         data: None,
         attrs: Some(host_node_attrs()),
+        rec_attrs: None,
         propagation: None,
         create: TargetKind::File,
         note: Some(HOST_NODE_NOTE),
@@ -523,6 +529,7 @@ fn compile_mount(index: usize, m: &MountSpec) -> Result<MountOp, PlanError> {
         flags: parsed.set | parsed.atime.unwrap_or(MsFlags::empty()),
         data: (!parsed.data.is_empty()).then(|| parsed.data.join(",")),
         attrs: None,
+        rec_attrs: (!parsed.rec.is_empty()).then_some(parsed.rec),
         propagation: parsed.propagation,
         create: TargetKind::Dir,
         note: None,
@@ -544,11 +551,13 @@ fn compile_mount(index: usize, m: &MountSpec) -> Result<MountOp, PlanError> {
                 });
             }
             let recursive = parsed.bind.unwrap_or(true);
+            // Plain flags change the top mount only, even of an `rbind` (runc's rule); the
+            // recursive options (`rro`, …) reach the submounts.
             let attrs = Attrs {
                 set: parsed.set & ATTR_FLAGS,
                 clear: parsed.clear & ATTR_FLAGS,
                 atime: parsed.atime,
-                recursive,
+                ..Attrs::default()
             };
             op.flags = if recursive {
                 MsFlags::MS_BIND | MsFlags::MS_REC
@@ -675,6 +684,13 @@ fn fmt_mount(m: &MountOp, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     }
     if let Some(a) = &m.attrs {
         write!(f, ", then set {}", options::attrs_to_string(a))?;
+    }
+    if let Some(a) = &m.rec_attrs {
+        write!(
+            f,
+            ", then set {} on it and every submount",
+            options::rec_attrs_to_string(a)
+        )?;
     }
     if let Some(p) = m.propagation {
         write!(
@@ -841,6 +857,62 @@ mod tests {
         assert_eq!(m.target, Path::new("/data"));
         assert_eq!(m.create, TargetKind::LikeSource);
         assert_eq!(plan.steps()[n - 7].target(), Some(Path::new("/data")));
+    }
+
+    #[test]
+    fn plain_flags_on_an_rbind_are_top_only_and_recursive_options_reach_submounts() {
+        let mut s = spec();
+        s.mounts = vec![
+            MountSpec::bind("/srv/data", "/data", &["rbind", "ro", "nosuid"]),
+            MountSpec::bind(
+                "/srv/data",
+                "/all",
+                &["rbind", "rro", "rnosuid", "rnoatime"],
+            ),
+            MountSpec::tmpfs("/t", &["rnoexec"]),
+        ];
+        let plan = MountPlan::build(&s).unwrap();
+        let ops: Vec<&MountOp> = plan
+            .steps()
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Mount(m)
+                    if ["/data", "/all", "/t"]
+                        .iter()
+                        .any(|t| m.target == Path::new(t)) =>
+                {
+                    Some(m)
+                }
+                _ => None,
+            })
+            .collect();
+        let [data, all, t] = ops[..] else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(data.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        let top = data.attrs.unwrap();
+        assert_eq!(top.set, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
+        assert!(
+            !top.recursive,
+            "plain ro on an rbind is the top mount's only"
+        );
+        assert_eq!(data.rec_attrs, None);
+        assert_eq!(all.attrs, None);
+        let rec = all.rec_attrs.unwrap();
+        assert!(rec.recursive);
+        assert_eq!(rec.set, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
+        assert_eq!(rec.atime, Some(MsFlags::MS_NOATIME));
+        assert_eq!(t.rec_attrs.unwrap().set, MsFlags::MS_NOEXEC);
+        let l = lines(&plan);
+        assert!(
+            l.contains(&"bind /srv/data on /data (recursive), then set ro,nosuid".to_string()),
+            "{l:#?}"
+        );
+        assert!(l.contains(&"bind /srv/data on /all (recursive), then set rro,rnosuid,rnoatime on it and every submount".to_string()), "{l:#?}");
+        assert!(
+            l.contains(&"mount tmpfs on /t, then set rnoexec on it and every submount".to_string()),
+            "{l:#?}"
+        );
     }
 
     #[test]

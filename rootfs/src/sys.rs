@@ -14,6 +14,8 @@ const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+/// Do not follow symlinks on this mount (Linux 5.14).
+pub(crate) const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
 /// Changes the per-mount attributes of the mount `fd` is the root of (and of every mount below it
 /// when `recursive`): `set` and `clear` are `MOUNT_ATTR_*` bits.

@@ -1697,3 +1697,185 @@ fn renaming_mount_targets_during_apply_never_reaches_outside_the_root() {
     assert!(ok + failed == 40, "{ok} applied, {failed} refused");
     eprintln!("{ok} applied, {failed} refused, {swaps:?} swaps");
 }
+
+// --- recursive mount attributes (runtime-spec 1.1: rro, rnosuid, …) ----------------------------
+
+/// `MS_NOSYMFOLLOW` (Linux 5.10), which nix does not name.
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(256);
+
+/// Makes `src` a tmpfs with a tmpfs submount on `src/sub`, each holding a file `f`, then sets the
+/// per-mount `flags` on both (a bind remount). Run it inside the test's private mount namespace.
+fn tree_with_submount(src: &Path, flags: MsFlags) -> Check {
+    let none = None::<&str>;
+    let tmpfs = |at: &Path| {
+        mount(Some("tmpfs"), at, Some("tmpfs"), MsFlags::empty(), none)
+            .map_err(|e| format!("tmpfs on {}: {e}", at.display()))
+    };
+    fs::create_dir_all(src).map_err(|e| format!("{}: {e}", src.display()))?;
+    tmpfs(src)?;
+    fs::create_dir(src.join("sub")).map_err(|e| format!("mkdir sub: {e}"))?;
+    tmpfs(&src.join("sub"))?;
+    for at in [src.to_owned(), src.join("sub")] {
+        fs::write(at.join("f"), "f").map_err(|e| format!("write f: {e}"))?;
+    }
+    for at in [src.to_owned(), src.join("sub")] {
+        let remount = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags;
+        mount(none, &at, none, remount, none)
+            .map_err(|e| format!("remount {} with {flags:?}: {e}", at.display()))?;
+    }
+    Ok(())
+}
+
+/// What a recursive option must leave in the per-mount options (mountinfo field 6) of both the
+/// mount and its submount.
+fn expect_mount_options(option: &str, options: &str) -> Check {
+    let has = |o| has_option(options, o);
+    let ok = match option {
+        "rro" => has("ro"),
+        "rrw" => has("rw"),
+        "rnosuid" => has("nosuid"),
+        "rsuid" => !has("nosuid"),
+        "rnodev" => has("nodev"),
+        "rdev" => !has("nodev"),
+        "rnoexec" => has("noexec"),
+        "rexec" => !has("noexec"),
+        "rnodiratime" => has("nodiratime"),
+        "rdiratime" => !has("nodiratime"),
+        "rnosymfollow" => has("nosymfollow"),
+        "rsymfollow" => !has("nosymfollow"),
+        "rnoatime" => has("noatime"),
+        "rstrictatime" => !has("noatime") && !has("relatime"),
+        // The kernel's default atime mode, as mount(8)'s atime, nostrictatime, norelatime.
+        "rrelatime" | "ratime" | "rnostrictatime" | "rnorelatime" => has("relatime"),
+        other => return Err(format!("no expectation for {other}")),
+    };
+    ensure!(ok, "{option}: options {options}");
+    Ok(())
+}
+
+/// Options that set an attribute: applied to a tree whose mounts have none of them (and
+/// strictatime, so that an atime mode shows).
+const RECURSIVE_SET: [&str; 8] = [
+    "rro",
+    "rnosuid",
+    "rnodev",
+    "rnoexec",
+    "rnodiratime",
+    "rnosymfollow",
+    "rrelatime",
+    "rnoatime",
+];
+
+/// Options that clear an attribute (or pick another atime mode): applied to a tree whose mounts
+/// have every attribute (and noatime).
+const RECURSIVE_CLEAR: [&str; 10] = [
+    "rrw",
+    "rsuid",
+    "rdev",
+    "rexec",
+    "rdiratime",
+    "rsymfollow",
+    "rstrictatime",
+    "ratime",
+    "rnostrictatime",
+    "rnorelatime",
+];
+
+#[test]
+fn recursive_mount_options_reach_every_submount() {
+    let (dir, root) = busybox_rootfs();
+    let plain = dir.path().join("plain");
+    let marked = dir.path().join("marked");
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.new_pid_ns = true;
+    for (options, src) in [
+        (&RECURSIVE_SET[..], &plain),
+        (&RECURSIVE_CLEAR[..], &marked),
+    ] {
+        for option in options {
+            let target = format!("/mnt/{option}");
+            spec.mounts
+                .push(MountSpec::bind(src, &target, &["rbind", option]));
+        }
+    }
+    // A plain bind (no submount to reach) and another file system take them too.
+    spec.mounts
+        .push(MountSpec::bind(&plain, "/mnt/bind-rro", &["bind", "rro"]));
+    spec.mounts
+        .push(MountSpec::tmpfs("/mnt/tmpfs-rnoexec", &["rnoexec", "rro"]));
+    let all = MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC
+        | MsFlags::MS_NODIRATIME
+        | MS_NOSYMFOLLOW
+        | MsFlags::MS_NOATIME;
+    in_container(PLAIN, || {
+        tree_with_submount(&plain, MsFlags::MS_STRICTATIME)?;
+        tree_with_submount(&marked, all)?;
+        apply(&spec)?;
+        for option in RECURSIVE_SET.iter().chain(&RECURSIVE_CLEAR) {
+            for point in [format!("/mnt/{option}"), format!("/mnt/{option}/sub")] {
+                let m = mount_at(&point)?;
+                expect_mount_options(option, &m.options).map_err(|e| format!("{point}: {e}"))?;
+            }
+        }
+        ensure!(
+            write_errno("/mnt/rro/sub/new") == Some(libc::EROFS),
+            "rro: the submount accepted a write"
+        );
+        fs::write("/mnt/rrw/sub/new", "x").map_err(|e| format!("rrw: write the submount: {e}"))?;
+        fs::write("/mnt/rrw/new", "x").map_err(|e| format!("rrw: write the mount: {e}"))?;
+        let bind = mount_at("/mnt/bind-rro")?;
+        ensure!(has_option(&bind.options, "ro"), "bind,rro: {bind:?}");
+        ensure!(
+            mount_at("/mnt/bind-rro/sub").is_err(),
+            "a plain bind brought the submount"
+        );
+        let t = mount_at("/mnt/tmpfs-rnoexec")?;
+        ensure!(
+            t.fstype == "tmpfs" && has_option(&t.options, "noexec") && has_option(&t.options, "ro"),
+            "tmpfs with rnoexec,rro: {t:?}"
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// runc's rule (and youki contest's `mounts_recursive::rbind_ro_test`): a plain `ro` on an
+/// `rbind` makes the top mount read-only only; its submounts keep their own flags.
+#[test]
+fn plain_ro_on_an_rbind_is_not_recursive() {
+    let (dir, root) = busybox_rootfs();
+    let src = dir.path().join("src");
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.new_pid_ns = true;
+    spec.mounts = vec![
+        MountSpec::bind(&src, "/mnt", &["rbind", "ro", "nosuid"]),
+        // `ro` then `rrw`: the recursive option comes after the top one, as runc applies them.
+        MountSpec::bind(&src, "/both", &["rbind", "ro", "rrw"]),
+    ];
+    in_container(PLAIN, || {
+        tree_with_submount(&src, MsFlags::empty())?;
+        apply(&spec)?;
+        let top = mount_at("/mnt")?;
+        ensure!(
+            has_option(&top.options, "ro") && has_option(&top.options, "nosuid"),
+            "/mnt: {top:?}"
+        );
+        ensure!(
+            write_errno("/mnt/f") == Some(libc::EROFS),
+            "/mnt accepted a write"
+        );
+        let sub = mount_at("/mnt/sub")?;
+        ensure!(
+            has_option(&sub.options, "rw") && !has_option(&sub.options, "nosuid"),
+            "/mnt/sub: {sub:?}"
+        );
+        fs::write("/mnt/sub/f", "x").map_err(|e| format!("write /mnt/sub/f: {e}"))?;
+        let both = mount_at("/both")?;
+        ensure!(has_option(&both.options, "rw"), "/both: {both:?}");
+        Ok(())
+    })
+    .unwrap();
+}
