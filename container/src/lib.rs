@@ -21,6 +21,7 @@
 struct ReadmeDoctests;
 
 pub mod cgroups;
+pub mod child;
 pub mod console;
 pub mod error;
 pub mod hooks;

@@ -2,20 +2,17 @@
 //! cgroup, with the container's seccomp filter and the process's own user, capabilities and rlimits.
 
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use cove_ns::Namespace;
 use cove_spawn::{Command, Pid};
-use nix::sys::stat::Mode;
 use oci_spec::runtime::{Process, Spec};
 
 use crate::oci::lifecycle::{open_cgroup, status};
+use cove_container::child::ChildSecurity;
 use cove_container::console::ConsoleSocket;
-use cove_container::run::attach_new_terminal;
 use cove_container::state::{process_state, write_atomic, ProcessState, StateRoot, Status};
 use cove_oci::config::lower_process;
 
@@ -87,6 +84,7 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
         (false, Some(_)) => bail!("--console-socket given without --tty"),
         (false, None) => None,
     };
+    let sequence = ChildSecurity::new(security, &plan, terminal);
     let mut command = Command::new(plan.args.clone())
         .env(plan.env.clone())
         .cwd(plan.cwd.clone())
@@ -95,8 +93,7 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
         .forward_signals(!options.detach)
         .outlive_parent(options.detach);
     // The child closes every other descriptor of this process before its set-up.
-    let kept = terminal.iter().map(|socket| socket.as_fd().as_raw_fd());
-    for fd in kept.chain(security.seccomp.listener_fd()) {
+    for fd in sequence.raw_fds() {
         command = command.keep_fd(fd);
     }
     // Held open until the spawn has joined them: see `pin_namespaces`.
@@ -104,22 +101,8 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
     for (kind, file) in &pinned {
         command = command.join_namespace(*kind, fd_path(file));
     }
-    let security = Arc::new(security);
-    let (bounding, uid, umask) = (Arc::clone(&security), plan.uid, plan.umask);
-    let size = plan.console_size;
-    command = command
-        .setup(move || {
-            if let Some(socket) = &terminal {
-                attach_new_terminal(socket, size)?;
-            }
-            if let Some(mask) = umask {
-                nix::sys::stat::umask(Mode::from_bits_truncate(mask));
-            }
-            bounding.apply_rlimits()?;
-            bounding.limit_bounding_set()?;
-            bounding.apply_seccomp_before_user_switch()
-        })
-        .pre_exec(move || security.apply_before_exec(uid));
+    // The same child-side security sequence as the container's init, without its namespace set-up.
+    command = sequence.install(command, None);
     let child = command
         .spawn_with(|pid| {
             if let Some(cgroup) = &cgroup {
