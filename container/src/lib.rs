@@ -30,6 +30,7 @@ pub mod landlock;
 pub mod plan;
 pub mod resources;
 pub mod run;
+pub mod run_state;
 pub mod security;
 pub mod state;
 pub mod statedir;

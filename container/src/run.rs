@@ -1,6 +1,7 @@
 //! Runs a validated [`Plan`]: state dir, cgroup, clone, child set-up, wait, clean-up.
 
 use std::os::fd::{OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,9 @@ use crate::child::ChildSecurity;
 use crate::console::{self, ConsoleSocket};
 use crate::idmap_mounts::idmap_through_child;
 use crate::plan::{Plan, RootChoice};
-use crate::statedir::{default_root, StateDir};
+use crate::run_state::{RunState, SavedConfig};
+use crate::state::StateRoot;
+use crate::statedir::{self, default_root};
 use crate::terminal::Relay;
 use crate::ContainerError;
 
@@ -29,6 +32,10 @@ pub struct RunOptions {
     /// Give the container a pty of its own and relay the caller's terminal to it (`--tty`; also
     /// `process.terminal` in the manifest).
     pub tty: bool,
+    /// The state root the container is recorded in (`--root`; `None`: the caller's default root).
+    pub state_root: Option<PathBuf>,
+    /// The front end's config, saved with the container's state for later commands (`exec`).
+    pub config: Option<SavedConfig>,
 }
 
 /// A child-side step handed to the container process.
@@ -84,8 +91,12 @@ pub fn run_reporting(
 ) -> Result<i32> {
     let started = Instant::now();
     let euid = nix::unistd::geteuid().as_raw();
-    let state = StateDir::create(&default_root(euid), &plan.id)?;
-    let root = root_source(plan, &state)?;
+    let state_root = options
+        .state_root
+        .clone()
+        .unwrap_or_else(|| default_root(euid));
+    let mut state = RunState::create(&StateRoot::new(state_root), &plan.id)?;
+    let root = root_source(plan, state.dir())?;
     let (console, console_receiver) = match options.tty || plan.process.terminal {
         true => {
             let (socket, receiver) = ConsoleSocket::pair().context("allocating a terminal")?;
@@ -101,6 +112,12 @@ pub fn run_reporting(
         ..StartOptions::default()
     };
     let container = start(plan, root, start_options, |_| Ok(()))?;
+    let cgroup_path = container.cgroup.as_ref().map(|cg| cg.path().to_owned());
+    let pid = container.child.pid().as_raw();
+    if let Err(e) = state.record(plan, pid, cgroup_path, options.config.as_ref()) {
+        let _ = container.child.signal(nix::sys::signal::Signal::SIGKILL);
+        return Err(e);
+    }
     let relay = console_receiver
         .map(|receiver| -> Result<Relay> {
             let master = console::receive_master(&receiver).context("the container's terminal")?;
@@ -187,11 +204,11 @@ pub fn start(
 }
 
 /// Where the root comes from, creating the tmpfs mount point for a host-backed root.
-pub fn root_source(plan: &Plan, state: &StateDir) -> Result<RootSource> {
+pub fn root_source(plan: &Plan, state_dir: &Path) -> Result<RootSource> {
     Ok(match &plan.root.choice {
         RootChoice::Dir(dir) => RootSource::Dir(dir.clone()),
         RootChoice::Host(dirs) => RootSource::HostTmpfs {
-            staging: state.subdir("rootfs")?,
+            staging: statedir::subdir(state_dir, "rootfs")?,
             host_dirs: dirs.clone(),
         },
     })
