@@ -295,15 +295,14 @@ fn dispatch(global: &Global, command: Commands) -> i32 {
             args,
         } => {
             if bundle.bundle.is_none() && Path::new(&target).is_file() {
-                return run_manifest(
-                    Path::new(&target),
-                    RunOptions {
-                        args,
-                        stats: stats.is_some(),
-                        tty,
-                    },
-                    stats,
-                );
+                let options = RunOptions {
+                    args,
+                    stats: stats.is_some(),
+                    tty,
+                    state_root: Some(global.state_root().path().to_path_buf()),
+                    config: None,
+                };
+                return run_manifest(Path::new(&target), options, stats);
             }
             if tty {
                 eprintln!("cove: error: --tty is for manifests; a bundle sets process.terminal");
@@ -395,10 +394,18 @@ fn load_plan(manifest: &Path) -> Option<Plan> {
     }
 }
 
-fn run_manifest(manifest: &Path, options: RunOptions, stats: Option<StatsFormat>) -> i32 {
-    let Some(plan) = load_plan(manifest) else {
-        return RUNTIME_FAILURE;
+fn run_manifest(manifest: &Path, mut options: RunOptions, stats: Option<StatsFormat>) -> i32 {
+    let euid = nix::unistd::geteuid().as_raw();
+    let (plan, saved) = match cove_manifest::saved::load_plan_and_source(manifest, euid) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("cove: error: {e}");
+            }
+            return RUNTIME_FAILURE;
+        }
     };
+    options.config = Some(saved.to_config());
     let report = |usage: &_, elapsed, status| {
         if let Some(format) = stats {
             let report = cove::report::Report::new(&plan.id, usage, elapsed, status);

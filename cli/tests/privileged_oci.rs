@@ -289,6 +289,35 @@ fn exec_detach_writes_the_pid_file_and_returns() {
     oci.assert_gone();
 }
 
+/// An exec'd process gets the same child-side security sequence as the init: its `process.oomScoreAdj` is applied
+/// (raised here: lowering it needs CAP_SYS_RESOURCE, which root lacks on some hosts), and its rlimits too.
+#[test]
+fn exec_applies_the_process_oom_score_adj_and_rlimits() {
+    let oci = Oci::new("execoom", "exec sleep 100");
+    assert!(oci.create().status.success());
+    oci.ok(&["start", &oci.id]);
+    let init_adj = fs::read_to_string(format!("/proc/{}/oom_score_adj", oci.pid())).unwrap();
+    assert_ne!(init_adj.trim(), "500");
+    let config: Value =
+        serde_json::from_str(&fs::read_to_string(oci.bundle().join("config.json")).unwrap())
+            .unwrap();
+    let mut process = config["process"].clone();
+    process["args"] = json!([
+        "sh",
+        "-c",
+        "echo adj $(cat /proc/self/oom_score_adj); echo nofile $(ulimit -n)"
+    ]);
+    process["oomScoreAdj"] = json!(500);
+    process["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 77, "hard": 77}]);
+    let file = oci.dir.path().join("process.json");
+    fs::write(&file, process.to_string()).unwrap();
+    let inside = oci.ok(&["exec", "--process", file.to_str().unwrap(), &oci.id]);
+    assert!(inside.contains("adj 500"), "{inside}");
+    assert!(inside.contains("nofile 77"), "{inside}");
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
 #[test]
 fn console_socket_receives_a_working_pty() {
     let oci = Oci::new(

@@ -21,6 +21,7 @@
 struct ReadmeDoctests;
 
 pub mod cgroups;
+pub mod child;
 pub mod console;
 pub mod error;
 pub mod hooks;
@@ -29,6 +30,7 @@ pub mod landlock;
 pub mod plan;
 pub mod resources;
 pub mod run;
+pub mod run_state;
 pub mod security;
 pub mod state;
 pub mod statedir;

@@ -1,6 +1,7 @@
 //! Runs a validated [`Plan`]: state dir, cgroup, clone, child set-up, wait, clean-up.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,13 +10,15 @@ use cove_cgroup::{SelfAttach, Stats};
 use cove_ns::{IdMap, Namespace, NamespaceSet};
 use cove_rootfs::{DetachedMounts, MountPlan, RootSource};
 use cove_spawn::{Child, ChildError, Command, ExitStatus, HookError, Pid, SpawnError};
-use nix::sys::stat::Mode;
 
 use crate::cgroups::{ContainerCgroup, Entry};
+use crate::child::ChildSecurity;
 use crate::console::{self, ConsoleSocket};
 use crate::idmap_mounts::idmap_through_child;
 use crate::plan::{Plan, RootChoice};
-use crate::statedir::{default_root, StateDir};
+use crate::run_state::{RunState, SavedConfig};
+use crate::state::StateRoot;
+use crate::statedir::{self, default_root};
 use crate::terminal::Relay;
 use crate::ContainerError;
 
@@ -29,10 +32,14 @@ pub struct RunOptions {
     /// Give the container a pty of its own and relay the caller's terminal to it (`--tty`; also
     /// `process.terminal` in the manifest).
     pub tty: bool,
+    /// The state root the container is recorded in (`--root`; `None`: the caller's default root).
+    pub state_root: Option<PathBuf>,
+    /// The front end's config, saved with the container's state for later commands (`exec`).
+    pub config: Option<SavedConfig>,
 }
 
 /// A child-side step handed to the container process.
-pub type ChildStep = Box<dyn FnOnce() -> Result<(), ChildError>>;
+pub use crate::child::Step as ChildStep;
 
 /// How to start a container, beyond its plan: what differs between `cove run` and the OCI commands.
 #[derive(Default)]
@@ -84,8 +91,12 @@ pub fn run_reporting(
 ) -> Result<i32> {
     let started = Instant::now();
     let euid = nix::unistd::geteuid().as_raw();
-    let state = StateDir::create(&default_root(euid), &plan.id)?;
-    let root = root_source(plan, &state)?;
+    let state_root = options
+        .state_root
+        .clone()
+        .unwrap_or_else(|| default_root(euid));
+    let mut state = RunState::create(&StateRoot::new(state_root), &plan.id)?;
+    let root = root_source(plan, state.dir())?;
     let (console, console_receiver) = match options.tty || plan.process.terminal {
         true => {
             let (socket, receiver) = ConsoleSocket::pair().context("allocating a terminal")?;
@@ -101,6 +112,12 @@ pub fn run_reporting(
         ..StartOptions::default()
     };
     let container = start(plan, root, start_options, |_| Ok(()))?;
+    let cgroup_path = container.cgroup.as_ref().map(|cg| cg.path().to_owned());
+    let pid = container.child.pid().as_raw();
+    if let Err(e) = state.record(plan, pid, cgroup_path, options.config.as_ref()) {
+        let _ = container.child.signal(nix::sys::signal::Signal::SIGKILL);
+        return Err(e);
+    }
     let relay = console_receiver
         .map(|receiver| -> Result<Relay> {
             let master = console::receive_master(&receiver).context("the container's terminal")?;
@@ -187,45 +204,38 @@ pub fn start(
 }
 
 /// Where the root comes from, creating the tmpfs mount point for a host-backed root.
-pub fn root_source(plan: &Plan, state: &StateDir) -> Result<RootSource> {
+pub fn root_source(plan: &Plan, state_dir: &Path) -> Result<RootSource> {
     Ok(match &plan.root.choice {
         RootChoice::Dir(dir) => RootSource::Dir(dir.clone()),
         RootChoice::Host(dirs) => RootSource::HostTmpfs {
-            staging: state.subdir("rootfs")?,
+            staging: statedir::subdir(state_dir, "rootfs")?,
             host_dirs: dirs.clone(),
         },
     })
 }
 
-/// The spawn command with the child-side steps: entering the cgroup, hostname, then the root file system.
+/// The spawn command with the child-side steps: entering the cgroup, hostname, the root file system, then the
+/// child's security sequence ([`ChildSecurity`]) around them.
 ///
 /// When the process changes cgroups after the clone (`defer_cgroup_ns`), a new cgroup namespace created by the
 /// clone would be rooted in the runtime's cgroup; it is then created in the child after the move instead, so
 /// the container sees its own cgroup as `/`.
 fn command(
     plan: &Plan,
-    options: StartOptions,
+    mut options: StartOptions,
     (mount_plan, detached): (MountPlan, Arc<DetachedMounts>),
     self_attach: Option<SelfAttach>,
     defer_cgroup_ns: bool,
 ) -> Command {
-    let p = &plan.process;
-    let mut args = p.args.clone();
-    if !options.args.is_empty() {
-        args.truncate(1);
-        args.extend(options.args.iter().cloned());
-    }
+    let sequence = ChildSecurity::new(plan.security.clone(), &plan.process, options.console.take());
     let mut namespaces: NamespaceSet = plan.namespaces.new.iter().copied().collect();
     let defer_cgroup_ns = defer_cgroup_ns && namespaces.remove(Namespace::Cgroup);
-    let mut command = Command::new(args)
-        .env(p.env.clone())
-        .cwd(p.cwd.clone())
-        .user(p.uid, p.gid, p.additional_gids.clone())
-        .new_namespaces(namespaces)
-        .preserve_fds(options.preserve_fds)
-        .forward_signals(options.forward_signals)
-        .outlive_parent(options.outlive_parent);
-    for fd in child_fds(plan, &options, &detached, self_attach.as_ref()) {
+    let mut command = process_command(plan, &options).new_namespaces(namespaces);
+    let mut fds = options.keep_fds.clone();
+    fds.extend(detached.raw_fds());
+    fds.extend(self_attach.iter().flat_map(SelfAttach::raw_fds));
+    fds.extend(sequence.raw_fds());
+    for fd in fds {
         command = command.keep_fd(fd);
     }
     if let Some(gate) = options.gate {
@@ -237,107 +247,95 @@ fn command(
     for (kind, path) in &plan.namespaces.join {
         command = command.join_namespace(*kind, path.clone());
     }
+    command = with_id_maps(command, plan);
+    if let Some((monotonic, boottime)) = plan.namespaces.time_offsets {
+        command = command.time_offsets(monotonic, boottime);
+    }
+    let before_pivot = options.before_pivot;
+    let in_namespaces = namespace_steps(plan, self_attach, defer_cgroup_ns, move || {
+        mount_plan.apply_with_hook(
+            &detached,
+            || before_pivot.map_or(Ok(()), |step| step()),
+            |e| ChildError::new(e.stage(), e.errno(), e.to_string()),
+        )
+    });
+    sequence.install(command, Some(in_namespaces))
+}
+
+/// The container's process: its args (`options.args` replacing those after the program), environment, cwd,
+/// user, inherited descriptors and how it relates to the runtime.
+fn process_command(plan: &Plan, options: &StartOptions) -> Command {
+    let p = &plan.process;
+    let mut args = p.args.clone();
+    if !options.args.is_empty() {
+        args.truncate(1);
+        args.extend(options.args.iter().cloned());
+    }
+    Command::new(args)
+        .env(p.env.clone())
+        .cwd(p.cwd.clone())
+        .user(p.uid, p.gid, p.additional_gids.clone())
+        .preserve_fds(options.preserve_fds)
+        .forward_signals(options.forward_signals)
+        .outlive_parent(options.outlive_parent)
+}
+
+/// The uid and gid maps of a new user namespace (a rootless one maps the caller to 0).
+fn with_id_maps(command: Command, plan: &Plan) -> Command {
     let ns = &plan.namespaces;
     if !ns.uid_map.is_empty() {
-        command = command
+        return command
             .uid_map(ns.uid_map.clone())
             .gid_map(ns.gid_map.clone())
             .id_map_helpers(ns.id_map_helpers);
-    } else if plan.rootless && ns.is_new(Namespace::User) {
-        let uid = nix::unistd::geteuid().as_raw();
-        let gid = nix::unistd::getegid().as_raw();
-        command = command
-            .uid_map(vec![IdMap {
-                inside: 0,
-                outside: uid,
-                count: 1,
-            }])
-            .gid_map(vec![IdMap {
-                inside: 0,
-                outside: gid,
-                count: 1,
-            }]);
     }
-    if let Some((monotonic, boottime)) = ns.time_offsets {
-        command = command.time_offsets(monotonic, boottime);
+    if !(plan.rootless && ns.is_new(Namespace::User)) {
+        return command;
     }
+    let one = |outside| {
+        vec![IdMap {
+            inside: 0,
+            outside,
+            count: 1,
+        }]
+    };
+    command
+        .uid_map(one(nix::unistd::geteuid().as_raw()))
+        .gid_map(one(nix::unistd::getegid().as_raw()))
+}
+
+/// The start path's own child-side steps, in the container's new namespaces: entering the cgroup, a deferred
+/// cgroup namespace, hostname, loopback, domain name, then `root` (the mounts and `pivot_root`).
+fn namespace_steps(
+    plan: &Plan,
+    self_attach: Option<SelfAttach>,
+    defer_cgroup_ns: bool,
+    root: impl FnOnce() -> Result<(), ChildError> + 'static,
+) -> ChildStep {
     let hostname = plan.hostname.clone();
     let domainname = plan.domainname.clone();
     let new_net_ns = plan.namespaces.is_new(Namespace::Net);
-    let terminal = options.console.map(|socket| (socket, p.console_size));
-    let umask = p.umask;
-    let before_pivot = options.before_pivot;
-    // One copy of the security plan (with its seccomp program) shared by both child-side steps.
-    let security = Arc::new(plan.security.clone());
-    let (bounding, uid) = (Arc::clone(&security), p.uid);
-    command
-        .setup(move || {
-            bounding.apply_oom_score_adj()?;
-            bounding.seccomp.record_host_pid();
-            if let Some(attach) = &self_attach {
-                attach
-                    .attach_calling_thread()
-                    .map_err(|e| ChildError::from_error("enter cgroup", &e))?;
-            }
-            if defer_cgroup_ns {
-                cove_ns::unshare(NamespaceSet::new().with(Namespace::Cgroup))
-                    .map_err(|e| ChildError::from_error("unshare cgroup namespace", &e))?;
-            }
-            if let Some(name) = &hostname {
-                cove_ns::set_hostname(name).map_err(|e| ChildError::from_error("hostname", &e))?;
-            }
-            if new_net_ns {
-                cove_ns::set_loopback_up().map_err(|e| ChildError::from_error("loopback", &e))?;
-            }
-            if let Some(name) = &domainname {
-                cove_ns::set_domainname(name)
-                    .map_err(|e| ChildError::from_error("domainname", &e))?;
-            }
-            mount_plan.apply_with_hook(
-                &detached,
-                || before_pivot.map_or(Ok(()), |step| step()),
-                |e| ChildError::new(e.stage(), e.errno(), e.to_string()),
-            )?;
-            if let Some((socket, size)) = terminal {
-                attach_new_terminal(&socket, size)?;
-            }
-            if let Some(mask) = umask {
-                nix::sys::stat::umask(Mode::from_bits_truncate(mask));
-            }
-            bounding.apply_rlimits()?;
-            bounding.limit_bounding_set()?;
-            bounding.apply_seccomp_before_user_switch()
-        })
-        .pre_exec(move || security.apply_before_exec(uid))
-}
-
-/// Every descriptor the child-side steps use (the container process closes all others before its set-up).
-fn child_fds(
-    plan: &Plan,
-    options: &StartOptions,
-    detached: &DetachedMounts,
-    self_attach: Option<&SelfAttach>,
-) -> Vec<RawFd> {
-    let mut fds = options.keep_fds.clone();
-    fds.extend(detached.raw_fds());
-    fds.extend(self_attach.into_iter().flat_map(SelfAttach::raw_fds));
-    fds.extend(options.console.as_ref().map(|c| c.as_fd().as_raw_fd()));
-    fds.extend(plan.security.seccomp.listener_fd());
-    fds
-}
-
-/// Child side, after pivot_root: a pty from the container's own devpts, its master sent over the console
-/// socket, its slave made the controlling terminal and stdio.
-pub fn attach_new_terminal(
-    socket: &ConsoleSocket,
-    size: Option<(u16, u16)>,
-) -> Result<(), ChildError> {
-    let pty = console::open_pty(size).map_err(|e| ChildError::from_error("terminal", &e))?;
-    socket
-        .send_master(&pty)
-        .map_err(|e| ChildError::from_error("terminal", &e))?;
-    drop(pty.master);
-    console::attach_terminal(pty.slave)
+    Box::new(move || {
+        if let Some(attach) = &self_attach {
+            attach
+                .attach_calling_thread()
+                .map_err(|e| ChildError::from_error("enter cgroup", &e))?;
+        }
+        if defer_cgroup_ns {
+            cove_ns::unshare(NamespaceSet::new().with(Namespace::Cgroup))
+                .map_err(|e| ChildError::from_error("unshare cgroup namespace", &e))?;
+        }
+        if let Some(name) = &hostname {
+            cove_ns::set_hostname(name).map_err(|e| ChildError::from_error("hostname", &e))?;
+        }
+        if new_net_ns {
+            cove_ns::set_loopback_up().map_err(|e| ChildError::from_error("loopback", &e))?;
+        }
+        if let Some(name) = &domainname {
+            cove_ns::set_domainname(name).map_err(|e| ChildError::from_error("domainname", &e))?;
+        }
+        root()
+    })
 }
 
 /// Turns a spawn failure into an error whose message says where the container failed.

@@ -1,6 +1,6 @@
 //! The container's privileges: the capabilities it keeps, `no_new_privileges`, rlimits, `oom_score_adj`,
-//! Landlock and the seccomp filter, and their application in the child (the one place the child's security
-//! sequence is built).
+//! Landlock and the seccomp filter, and the child-side steps that apply them (put in order, for start and exec
+//! alike, by [`child`](crate::child)).
 //!
 //! The defaults are Docker's: the 14 capabilities of [`DEFAULT_CAPABILITIES`] in the bounding, permitted,
 //! effective and inheritable sets (permitted and effective only for uid 0; a non-root user starts with none),

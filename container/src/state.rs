@@ -27,6 +27,11 @@ const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.json";
 /// The lock file.
 const LOCK_FILE: &str = "lock";
+/// The lock a foreground run holds while it waits for its container (it then deletes the container itself).
+const RUN_LOCK_FILE: &str = "run.lock";
+
+/// The OCI runtime-spec version in the state of a container whose front end names none (a manifest run).
+pub const OCI_VERSION: &str = "1.3.0";
 /// The FIFO `start` writes to.
 pub const EXEC_FIFO: &str = "exec.fifo";
 
@@ -80,6 +85,10 @@ pub struct Saved {
     pub cgroup_path: Option<String>,
     /// Whether `start` has released the process.
     pub started: bool,
+    /// The format of the saved config, named by the front end that wrote it; `None`: an OCI bundle's
+    /// `config.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_format: Option<String>,
 }
 
 /// The state root: the directory holding one directory per container.
@@ -240,6 +249,28 @@ impl Container {
     /// Its state directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// An empty directory inside the state dir, created on demand (the mount point of a tmpfs root).
+    pub fn subdir(&self, name: &str) -> Result<PathBuf> {
+        statedir::subdir(&self.dir, name)
+    }
+
+    /// Marks the container as owned by the foreground run that waits for it (and deletes it when it ends),
+    /// until the returned lock is dropped: `delete` refuses it meanwhile. The lock outlives this value, so
+    /// other commands (state, kill, exec) can lock the container while the run waits.
+    pub fn hold_for_run(&self) -> Result<Flock<File>> {
+        match statedir::lock_file(&self.dir, RUN_LOCK_FILE, FlockArg::LockExclusiveNonblock)? {
+            Ok(lock) => Ok(lock),
+            Err(e) => {
+                Err(e).with_context(|| format!("locking {}/{RUN_LOCK_FILE}", self.dir.display()))
+            }
+        }
+    }
+
+    /// Whether a foreground run holds the container (see [`hold_for_run`](Container::hold_for_run)).
+    pub fn held_by_a_run(&self) -> bool {
+        statedir::is_locked(&self.dir, RUN_LOCK_FILE)
     }
 
     /// The exec FIFO's path.
@@ -464,6 +495,7 @@ mod tests {
             annotations: BTreeMap::new(),
             cgroup_path: None,
             started: false,
+            config_format: None,
         };
         c.save(&saved).unwrap();
         assert_eq!(states.ids().unwrap(), vec!["c1".to_string()]);

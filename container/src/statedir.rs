@@ -262,25 +262,31 @@ impl StateDir {
     /// An empty directory inside the state dir, created on demand (e.g. the mount point of a tmpfs root);
     /// anything else in its place (a symlink) is refused.
     pub fn subdir(&self, name: &str) -> Result<PathBuf> {
-        let dir = self.path.join(name);
-        match fs::create_dir(&dir) {
-            Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let meta = fs::symlink_metadata(&dir)
-                    .with_context(|| format!("inspecting {}", dir.display()))?;
-                if !meta.file_type().is_dir() {
-                    bail!("{} exists and is not a directory", dir.display());
-                }
-                Ok(dir)
+        subdir(&self.path, name)
+    }
+}
+
+/// An empty directory `name` inside the state dir `dir`, created on demand (e.g. the mount point of a tmpfs
+/// root); anything else in its place (a symlink) is refused.
+pub fn subdir(dir: &Path, name: &str) -> Result<PathBuf> {
+    let dir = dir.join(name);
+    match fs::create_dir(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = fs::symlink_metadata(&dir)
+                .with_context(|| format!("inspecting {}", dir.display()))?;
+            if !meta.file_type().is_dir() {
+                bail!("{} exists and is not a directory", dir.display());
             }
-            Err(e) => Err(e).with_context(|| format!("creating {}", dir.display())),
+            Ok(dir)
         }
+        Err(e) => Err(e).with_context(|| format!("creating {}", dir.display())),
     }
 }
 
 /// The refusal for an id that is taken, with a hint when the directory looks left behind: no container
 /// recorded in it and no cove process holding its lock.
-fn already_exists(path: &Path, id: &str) -> anyhow::Error {
+pub fn already_exists(path: &Path, id: &str) -> anyhow::Error {
     let recorded = fs::symlink_metadata(path.join("state.json")).is_ok();
     if recorded || is_held(path) {
         anyhow::anyhow!("a container named `{id}` already exists")
@@ -295,10 +301,16 @@ fn already_exists(path: &Path, id: &str) -> anyhow::Error {
 /// Whether a cove process holds the lock of the state directory `dir` (probed with a shared lock, released
 /// at once; nothing is created).
 fn is_held(dir: &Path) -> bool {
+    is_locked(dir, LOCK_FILE)
+}
+
+/// Whether a cove process holds the lock file `<dir>/<name>` (probed with a shared lock, released at once;
+/// nothing is created).
+pub fn is_locked(dir: &Path, name: &str) -> bool {
     let Ok(file) = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(dir.join(LOCK_FILE))
+        .open(dir.join(name))
     else {
         return false;
     };
@@ -311,14 +323,19 @@ fn is_held(dir: &Path) -> bool {
 /// Opens (creating it, mode 0600) the lock file `<dir>/lock` and takes `how` on it. The outer error is opening
 /// the file, the inner one the lock (EWOULDBLOCK for a non-blocking lock that is taken).
 pub fn lock(dir: &Path, how: FlockArg) -> Result<Result<Flock<File>, Errno>> {
+    lock_file(dir, LOCK_FILE, how)
+}
+
+/// Opens (creating it, mode 0600) the lock file `<dir>/<name>` and takes `how` on it, as [`lock`].
+pub fn lock_file(dir: &Path, name: &str, how: FlockArg) -> Result<Result<Flock<File>, Errno>> {
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(dir.join(LOCK_FILE))
-        .with_context(|| format!("opening {}/{LOCK_FILE}", dir.display()))?;
+        .open(dir.join(name))
+        .with_context(|| format!("opening {}/{name}", dir.display()))?;
     Ok(Flock::lock(file, how).map_err(|(_, e)| e))
 }
 

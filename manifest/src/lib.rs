@@ -25,6 +25,7 @@ pub mod diagnostic;
 pub mod manifest;
 pub mod plan;
 pub mod resources;
+pub mod saved;
 pub mod security;
 pub mod units;
 

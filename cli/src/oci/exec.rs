@@ -2,21 +2,23 @@
 //! cgroup, with the container's seccomp filter and the process's own user, capabilities and rlimits.
 
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use cove_ns::Namespace;
 use cove_spawn::{Command, Pid};
-use nix::sys::stat::Mode;
 use oci_spec::runtime::{Process, Spec};
 
 use crate::oci::lifecycle::{open_cgroup, status};
+use cove_container::child::ChildSecurity;
 use cove_container::console::ConsoleSocket;
-use cove_container::run::attach_new_terminal;
-use cove_container::state::{process_state, write_atomic, ProcessState, StateRoot, Status};
+use cove_container::plan::ProcessPlan;
+use cove_container::security::SecurityPlan;
+use cove_container::state::{
+    process_state, write_atomic, Container, ProcessState, Saved, StateRoot, Status,
+};
+use cove_manifest::saved::SavedManifest;
 use cove_oci::config::lower_process;
 
 /// `cove exec` options, as runc spells them.
@@ -64,12 +66,7 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
         ),
         other => bail!("cannot exec in container `{id}`: it is {}", other.as_str()),
     }
-    let spec = container.config()?;
-    let process = process(&spec, options)?;
-    let euid = nix::unistd::geteuid().as_raw();
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let (plan, security) =
-        lower_process(&process, seccomp, euid).context("the process to execute")?;
+    let (plan, security) = lowered_process(&container, &saved, options)?;
     let cgroup = saved
         .cgroup_path
         .as_ref()
@@ -87,6 +84,7 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
         (false, Some(_)) => bail!("--console-socket given without --tty"),
         (false, None) => None,
     };
+    let sequence = ChildSecurity::new(security, &plan, terminal);
     let mut command = Command::new(plan.args.clone())
         .env(plan.env.clone())
         .cwd(plan.cwd.clone())
@@ -95,8 +93,7 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
         .forward_signals(!options.detach)
         .outlive_parent(options.detach);
     // The child closes every other descriptor of this process before its set-up.
-    let kept = terminal.iter().map(|socket| socket.as_fd().as_raw_fd());
-    for fd in kept.chain(security.seccomp.listener_fd()) {
+    for fd in sequence.raw_fds() {
         command = command.keep_fd(fd);
     }
     // Held open until the spawn has joined them: see `pin_namespaces`.
@@ -104,22 +101,8 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
     for (kind, file) in &pinned {
         command = command.join_namespace(*kind, fd_path(file));
     }
-    let security = Arc::new(security);
-    let (bounding, uid, umask) = (Arc::clone(&security), plan.uid, plan.umask);
-    let size = plan.console_size;
-    command = command
-        .setup(move || {
-            if let Some(socket) = &terminal {
-                attach_new_terminal(socket, size)?;
-            }
-            if let Some(mask) = umask {
-                nix::sys::stat::umask(Mode::from_bits_truncate(mask));
-            }
-            bounding.apply_rlimits()?;
-            bounding.limit_bounding_set()?;
-            bounding.apply_seccomp_before_user_switch()
-        })
-        .pre_exec(move || security.apply_before_exec(uid));
+    // The same child-side security sequence as the container's init, without its namespace set-up.
+    command = sequence.install(command, None);
     let child = command
         .spawn_with(|pid| {
             if let Some(cgroup) = &cgroup {
@@ -136,6 +119,73 @@ pub fn exec(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<i32> {
         return Ok(0);
     }
     Ok(child.wait().context("waiting for the process")?.code())
+}
+
+/// The process to run and its privileges, from the config the container's front end saved.
+fn lowered_process(
+    container: &Container,
+    saved: &Saved,
+    options: &ExecOptions,
+) -> Result<(ProcessPlan, SecurityPlan)> {
+    let euid = nix::unistd::geteuid().as_raw();
+    match saved.config_format.as_deref() {
+        None => {}
+        Some(cove_manifest::saved::FORMAT) => {
+            return manifest_process(&container.config()?, options, euid)
+        }
+        Some(other) => bail!(
+            "container `{}` was saved with a config in a format this cove does not know (`{other}`)",
+            saved.id
+        ),
+    }
+    let spec: Spec = container.config()?;
+    let process = process(&spec, options)?;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    lower_process(&process, seccomp, euid).context("the process to execute")
+}
+
+/// The process to run in a container started from a manifest: the manifest's process (lowered again from the
+/// text saved at start) with the command and the flags applied. `--process` and `--cap` are OCI-only.
+fn manifest_process(
+    saved: &SavedManifest,
+    options: &ExecOptions,
+    euid: u32,
+) -> Result<(ProcessPlan, SecurityPlan)> {
+    let from = saved.path.display();
+    if options.process.is_some() {
+        bail!("--process takes an OCI process.json, but this container was started from the manifest {from}");
+    }
+    if !options.caps.is_empty() {
+        bail!("--cap is for containers of an OCI bundle; this one was started from the manifest {from} (set its capabilities there)");
+    }
+    if options.args.is_empty() {
+        bail!("exec needs a command: `cove exec ID -- COMMAND [ARGS…]`");
+    }
+    let plan = saved.plan(euid).map_err(|errors| {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("the container's manifest {from}: {}", text.join("; "))
+    })?;
+    let mut process = plan.process;
+    process.args = options.args.clone();
+    process.terminal = options.tty;
+    process.console_size = None;
+    if let Some(cwd) = &options.cwd {
+        process.cwd = cwd.clone();
+    }
+    for entry in &options.env {
+        let (key, value) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
+        process.env.retain(|(k, _)| k != key);
+        process.env.push((key.to_owned(), value.to_owned()));
+    }
+    if let Some(user) = &options.user {
+        (process.uid, process.gid) = parse_user(user)?;
+    }
+    if !options.additional_gids.is_empty() {
+        process.additional_gids = options.additional_gids.clone();
+    }
+    let mut security = plan.security;
+    security.no_new_privileges |= options.no_new_privs;
+    Ok((process, security))
 }
 
 /// Opens the namespaces to join, then checks that the init is still the recorded process (its start time):

@@ -183,6 +183,7 @@ fn set_up(
         annotations: bundle.annotations.clone(),
         cgroup_path: None,
         started: false,
+        config_format: None,
     };
     container.save_config(&bundle.spec)?;
     let hooks = lower_hooks(bundle.hooks.as_ref());
@@ -413,6 +414,12 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         },
         None => bail!("container `{id}` does not exist"),
     };
+    if container.held_by_a_run() {
+        bail!(
+            "container `{id}` is in use by another cove process (a `cove run` waiting for it): kill it \
+             instead, the run then deletes it"
+        );
+    }
     let saved = container.load()?;
     let status = status(&saved);
     match status {

@@ -1,0 +1,102 @@
+//! The container process's child-side security sequence, built in this one place and used for the init
+//! ([`run::start`](crate::run::start)) and for every process `exec` adds to a running container.
+//!
+//! In order, in the child: `oom_score_adj` → (the start path's own steps: cgroup entry, hostname, mounts and
+//! `pivot_root`) → the new terminal → umask → rlimits → bounding set (and `PR_SET_KEEPCAPS`) → seccomp when it must
+//! come before the user switch; then, after the user switch and chdir done by `cove-spawn`: capabilities →
+//! `no_new_privs` → Landlock → seccomp (last).
+
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::sync::Arc;
+
+use cove_spawn::{ChildError, Command};
+use nix::sys::stat::Mode;
+
+use crate::console::{self, ConsoleSocket};
+use crate::plan::ProcessPlan;
+use crate::security::SecurityPlan;
+
+/// A child-side step of the sequence.
+pub type Step = Box<dyn FnOnce() -> Result<(), ChildError>>;
+
+/// What the child's security sequence applies: the security plan and the process's user, umask and terminal.
+#[derive(Debug)]
+pub struct ChildSecurity {
+    security: SecurityPlan,
+    uid: u32,
+    umask: Option<u32>,
+    terminal: Option<(ConsoleSocket, Option<(u16, u16)>)>,
+}
+
+impl ChildSecurity {
+    /// The sequence for `process` under `security`; with `terminal`, the process gets a new pty whose master
+    /// goes over that socket.
+    pub fn new(
+        security: SecurityPlan,
+        process: &ProcessPlan,
+        terminal: Option<ConsoleSocket>,
+    ) -> Self {
+        ChildSecurity {
+            security,
+            uid: process.uid,
+            umask: process.umask,
+            terminal: terminal.map(|socket| (socket, process.console_size)),
+        }
+    }
+
+    /// The descriptors of this process the sequence uses in the child (the console socket, the seccomp
+    /// listener's connection): the child must keep them open when it closes the others.
+    pub fn raw_fds(&self) -> Vec<RawFd> {
+        let terminal = self.terminal.as_ref().map(|(s, _)| s.as_fd().as_raw_fd());
+        terminal
+            .into_iter()
+            .chain(self.security.seccomp.listener_fd())
+            .collect()
+    }
+
+    /// Installs the sequence as `command`'s child-side steps, with `in_namespaces` (what the start path does
+    /// between `oom_score_adj` and the terminal: cgroup entry, hostname, mounts, `pivot_root`) in its place.
+    pub fn install(self, command: Command, in_namespaces: Option<Step>) -> Command {
+        let ChildSecurity {
+            security,
+            uid,
+            umask,
+            terminal,
+        } = self;
+        // One copy of the security plan (with its seccomp program) shared by both child-side steps.
+        let security = Arc::new(security);
+        let before = Arc::clone(&security);
+        command
+            .setup(move || {
+                before.apply_oom_score_adj()?;
+                before.seccomp.record_host_pid();
+                if let Some(step) = in_namespaces {
+                    step()?;
+                }
+                if let Some((socket, size)) = terminal {
+                    attach_new_terminal(&socket, size)?;
+                }
+                if let Some(mask) = umask {
+                    nix::sys::stat::umask(Mode::from_bits_truncate(mask));
+                }
+                before.apply_rlimits()?;
+                before.limit_bounding_set()?;
+                before.apply_seccomp_before_user_switch()
+            })
+            .pre_exec(move || security.apply_before_exec(uid))
+    }
+}
+
+/// Child side, in the container's root: a pty from the container's own devpts, its master sent over the
+/// console socket, its slave made the controlling terminal and stdio.
+pub fn attach_new_terminal(
+    socket: &ConsoleSocket,
+    size: Option<(u16, u16)>,
+) -> Result<(), ChildError> {
+    let pty = console::open_pty(size).map_err(|e| ChildError::from_error("terminal", &e))?;
+    socket
+        .send_master(&pty)
+        .map_err(|e| ChildError::from_error("terminal", &e))?;
+    drop(pty.master);
+    console::attach_terminal(pty.slave)
+}
