@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::fmt;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -171,7 +171,26 @@ pub(crate) fn make_node(
         // Something else is there already (or was put there meanwhile).
         return Err(mknod_err(Errno::EEXIST));
     }
-    // chown first: it clears set-id bits that chmod then sets.
+    // chown first: it clears set-id bits that chmod then sets. A node made by this process already has the
+    // owner asked for in the common case (root's nodes as root): then there is nothing to change.
+    if (st.st_uid, st.st_gid) != (d.uid, d.gid) {
+        chown_node(&fd, d)?;
+    }
+    // An O_PATH fd cannot be fchmod()ed: chmod its /proc/self/fd link, which is the node itself.
+    fchmodat(
+        AT_FDCWD,
+        proc_fd_path(&fd).as_str(),
+        Mode::from_bits_truncate(d.mode),
+        FchmodatFlags::FollowSymlink,
+    )
+    .map_err(|source| RootfsError::DeviceMode {
+        path: d.path.clone(),
+        mode: d.mode,
+        source,
+    })
+}
+
+fn chown_node(fd: &OwnedFd, d: &DeviceOp) -> Result<(), RootfsError> {
     fchownat(
         fd.as_fd(),
         "",
@@ -183,18 +202,6 @@ pub(crate) fn make_node(
         path: d.path.clone(),
         uid: d.uid,
         gid: d.gid,
-        source,
-    })?;
-    // An O_PATH fd cannot be fchmod()ed: chmod its /proc/self/fd link, which is the node itself.
-    fchmodat(
-        AT_FDCWD,
-        proc_fd_path(&fd).as_str(),
-        Mode::from_bits_truncate(d.mode),
-        FchmodatFlags::FollowSymlink,
-    )
-    .map_err(|source| RootfsError::DeviceMode {
-        path: d.path.clone(),
-        mode: d.mode,
         source,
     })
 }
