@@ -1016,7 +1016,6 @@ refused! {
     refuses_linux_memory_policy: "/linux/memoryPolicy", {"mode": "MPOL_BIND", "nodes": "0"} => "linux.memoryPolicy";
     refuses_linux_net_devices: "/linux/netDevices", {"eth1": {"name": "eth0"}} => "linux.netDevices";
     refuses_linux_mount_label: "/linux/mountLabel", "system_u:object_r:container_file_t:s0" => "linux.mountLabel";
-    refuses_shared_rootfs_propagation: "/linux/rootfsPropagation", "rshared" => "linux.rootfsPropagation";
     refuses_process_apparmor_profile: "/process/apparmorProfile", "docker-default" => "process.apparmorProfile";
     refuses_process_selinux_label: "/process/selinuxLabel", "system_u:system_r:container_t:s0" => "process.selinuxLabel";
     refuses_process_io_priority: "/process/ioPriority", {"class": "IOPRIO_CLASS_IDLE", "priority": 0} => "process.ioPriority";
@@ -1145,6 +1144,23 @@ fn unknown_properties_and_hooks_are_ignored_as_the_spec_says() {
         bundle.plan.process.console_size, None,
         "ignored without a terminal"
     );
+}
+
+#[test]
+fn shared_and_unbindable_rootfs_propagation_are_lowered() {
+    for (value, want) in [
+        ("shared", Propagation::Shared { recursive: false }),
+        ("rshared", Propagation::Shared { recursive: true }),
+        ("unbindable", Propagation::Unbindable { recursive: false }),
+        ("runbindable", Propagation::Unbindable { recursive: true }),
+        ("slave", Propagation::Slave),
+        ("private", Propagation::Private),
+    ] {
+        let mut spec = runc_spec();
+        spec["linux"]["rootfsPropagation"] = json!(value);
+        let plan = TestBundle::new(&spec).load().unwrap().plan;
+        assert_eq!(plan.rootfs.propagation, want, "{value}");
+    }
 }
 
 #[test]

@@ -543,6 +543,54 @@ fn run_in_the_foreground_returns_the_exit_code_and_deletes() {
     oci.assert_gone();
 }
 
+/// `linux.rootfsPropagation` `shared` and `unbindable`, as runtimetest checks them, with a mount
+/// made inside the shared root that must not appear on the host.
+#[test]
+fn shared_and_unbindable_rootfs_propagation() {
+    let root_tags = "awk '$5 == \"/\"' /proc/self/mountinfo";
+    let leak = format!("cove-prop-leak-{}", std::process::id());
+    for (propagation, script) in [
+        (
+            "shared",
+            format!(
+                "{root_tags} | grep -q shared: || exit 3; \
+                 mount -t tmpfs {leak} /tmp || exit 4; \
+                 grep -q {leak} /proc/self/mountinfo || exit 5"
+            ),
+        ),
+        (
+            "runbindable",
+            format!(
+                "{root_tags} | grep -q unbindable || exit 3; \
+                 mount --rbind / /tmp 2>/dev/null && exit 4; exit 0"
+            ),
+        ),
+    ] {
+        let oci = Oci::new(&format!("prop-{propagation}"), &script);
+        oci.edit(|c| {
+            c["linux"]["rootfsPropagation"] = json!(propagation);
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!("CAP_SYS_ADMIN"));
+            }
+        });
+        let out = oci.cove(&["run", "--bundle", oci.bundle().to_str().unwrap(), &oci.id]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{propagation}: {}",
+            common::stderr(&out)
+        );
+        assert!(
+            !common::host_mountinfo().contains(&leak),
+            "the mount leaked"
+        );
+        oci.assert_gone();
+    }
+}
+
 #[test]
 fn run_detached_keeps_running_until_deleted() {
     let oci = Oci::new("rund", "exec sleep 100");

@@ -19,7 +19,8 @@
 //!   asks for ambient capabilities without inheritable ones).
 //! - **noNewPrivileges** defaults to false, as the spec says; `linux.seccomp` absent means no
 //!   filter.
-//! - **rootfsPropagation** unset is `rslave`, runc's default; `shared` is refused.
+//! - **rootfsPropagation** unset is `rslave`, runc's default; `shared`/`unbindable` (and their
+//!   recursive forms) are set on the new root after pivot_root, `/` being made private before.
 //! - **maskedPaths**/**readonlyPaths** absent mean none (not cove's defaults).
 //! - **Namespaces**: `path` → join (the file must exist), else new; a new mount namespace is
 //!   required; a new cgroup namespace is created.

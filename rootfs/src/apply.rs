@@ -747,12 +747,10 @@ fn set_attrs_detached(fd: BorrowedFd<'_>, attrs: &Attrs) -> Result<bool, Errno> 
 }
 
 fn make_root_propagation(p: Propagation) -> Result<(), RootfsError> {
-    let (flag, mode) = match p {
-        Propagation::Private => (MsFlags::MS_PRIVATE, "private"),
-        Propagation::Slave => (MsFlags::MS_SLAVE, "slave"),
-    };
-    mount(NONE, "/", NONE, flag | MsFlags::MS_REC, NONE)
-        .map_err(|source| RootfsError::Propagation { mode, source })
+    mount(NONE, "/", NONE, p.flags(), NONE).map_err(|source| RootfsError::Propagation {
+        mode: p.describe(),
+        source,
+    })
 }
 
 /// The pivot_root fallback: with the cwd at the new root, move it onto `/` and chroot into it.

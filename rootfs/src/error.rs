@@ -175,10 +175,11 @@ pub enum PlanError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RootfsError {
-    /// Making `/` recursively private or slave.
-    #[error("make / recursively {mode}")]
+    /// Making `/` recursively private or slave (first), or the new root shared or unbindable
+    /// (after pivot_root).
+    #[error("make / {mode}")]
     Propagation {
-        /// `"private"` or `"slave"`.
+        /// `"recursively private"`, `"recursively slave"`, `"shared"`, `"recursively unbindable"`, …
         mode: &'static str,
         /// The errno.
         #[source]

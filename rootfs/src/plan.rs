@@ -65,7 +65,8 @@ pub struct Step {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum StepKind {
-    /// `mount("", "/", MS_REC | MS_PRIVATE or MS_SLAVE)`.
+    /// `mount("", "/", MS_REC | MS_PRIVATE or MS_SLAVE)` first; after pivot_root, the new root's
+    /// shared or unbindable propagation (possibly with `MS_REC`).
     RootPropagation(Propagation),
     /// Bind the root directory onto itself, recursively.
     BindRoot(PathBuf),
@@ -218,7 +219,7 @@ impl MountPlan {
                 .find(|m| m.as_ref().is_some_and(|m| m.target == Path::new(target)))?
                 .take()
         };
-        let mut steps = vec![StepKind::RootPropagation(spec.propagation)];
+        let mut steps = vec![StepKind::RootPropagation(spec.propagation.before_pivot())];
         push_root_steps(&spec.root, &mut steps);
         steps.push(StepKind::Mount(proc_mount(spec, take("/proc"))));
         steps.push(StepKind::Mount(sys_mount(spec, take("/sys"))));
@@ -246,6 +247,11 @@ impl MountPlan {
             steps.push(StepKind::Mask(check_path("masked path", p)?));
         }
         steps.push(StepKind::PivotRoot(root.clone()));
+        steps.extend(
+            spec.propagation
+                .after_pivot()
+                .map(StepKind::RootPropagation),
+        );
         if spec.readonly {
             steps.push(StepKind::RemountRootReadonly);
         }
@@ -624,8 +630,7 @@ impl StepKind {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            StepKind::RootPropagation(Propagation::Private) => f.write_str("make / recursively private"),
-            StepKind::RootPropagation(Propagation::Slave) => f.write_str("make / recursively slave"),
+            StepKind::RootPropagation(p) => write!(f, "make / {}", p.describe()),
             StepKind::BindRoot(p) => write!(f, "bind {} onto itself (recursive) as the new root", p.display()),
             StepKind::RootTmpfs(p) => write!(f, "mount tmpfs on {} as the new root (mode=755)", p.display()),
             StepKind::HostDir(p) => write!(
@@ -813,6 +818,74 @@ mod tests {
             .last()
             .unwrap()
             .starts_with("pivot_root into /run/c1/root"));
+    }
+
+    #[test]
+    fn shared_and_unbindable_roots_start_private_and_are_set_after_pivot_root() {
+        for (propagation, last) in [
+            (Propagation::Shared { recursive: false }, "make / shared"),
+            (
+                Propagation::Shared { recursive: true },
+                "make / recursively shared",
+            ),
+            (
+                Propagation::Unbindable { recursive: false },
+                "make / unbindable",
+            ),
+            (
+                Propagation::Unbindable { recursive: true },
+                "make / recursively unbindable",
+            ),
+        ] {
+            let mut s = spec();
+            s.propagation = propagation;
+            s.readonly = true;
+            let l = lines(&MountPlan::build(&s).unwrap());
+            // Never shared before pivot_root: nothing mounted for the root can reach the host.
+            assert_eq!(l[0], "make / recursively private", "{propagation:?}");
+            assert_eq!(
+                l.iter().filter(|x| x.starts_with("make / ")).count(),
+                2,
+                "{l:#?}"
+            );
+            let n = l.len();
+            assert!(l[n - 3].starts_with("pivot_root into /srv/root"), "{l:#?}");
+            assert_eq!(l[n - 2], last);
+            assert_eq!(l[n - 1], "remount / read-only");
+        }
+    }
+
+    #[test]
+    fn propagation_flags() {
+        use nix::mount::MsFlags as F;
+        let cases = [
+            (Propagation::Private, F::MS_PRIVATE | F::MS_REC),
+            (Propagation::Slave, F::MS_SLAVE | F::MS_REC),
+            (Propagation::Shared { recursive: false }, F::MS_SHARED),
+            (
+                Propagation::Shared { recursive: true },
+                F::MS_SHARED | F::MS_REC,
+            ),
+            (
+                Propagation::Unbindable { recursive: false },
+                F::MS_UNBINDABLE,
+            ),
+            (
+                Propagation::Unbindable { recursive: true },
+                F::MS_UNBINDABLE | F::MS_REC,
+            ),
+        ];
+        for (p, flags) in cases {
+            assert_eq!(p.flags(), flags, "{p:?}");
+        }
+        // Private and slave roots keep a single step, before the rootfs work.
+        for p in [Propagation::Private, Propagation::Slave] {
+            let mut s = spec();
+            s.propagation = p;
+            let l = lines(&MountPlan::build(&s).unwrap());
+            assert_eq!(l.iter().filter(|x| x.starts_with("make / ")).count(), 1);
+            assert!(l.last().unwrap().starts_with("pivot_root into"), "{l:#?}");
+        }
     }
 
     #[test]

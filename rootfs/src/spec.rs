@@ -4,6 +4,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use nix::mount::MsFlags;
+
 use crate::error::PlanError;
 
 /// Where the container's root directory comes from.
@@ -215,6 +217,65 @@ pub enum Propagation {
     Private,
     /// `/` is made recursively slave: host mounts propagate into the container, never back.
     Slave,
+    /// `/` is made recursively private, then, after pivot_root, the new root is made shared
+    /// (`recursive`: with every mount below it, OCI `rshared`), as runc does. Its peer group is new
+    /// and lives in the container's mount namespace only: mounts made inside never reach the host,
+    /// whatever the host's propagation.
+    Shared {
+        /// `rshared` rather than `shared`.
+        recursive: bool,
+    },
+    /// `/` is made recursively private, then, after pivot_root, the new root is made unbindable
+    /// (`recursive`: with every mount below it, OCI `runbindable`): it cannot be bind-mounted.
+    Unbindable {
+        /// `runbindable` rather than `unbindable`.
+        recursive: bool,
+    },
+}
+
+impl Propagation {
+    /// The propagation `/` gets before the root file system is built: shared and unbindable roots
+    /// start private (the new root gets its propagation after pivot_root, see [`Self::after_pivot`]).
+    pub(crate) fn before_pivot(self) -> Propagation {
+        match self {
+            Propagation::Slave => Propagation::Slave,
+            _ => Propagation::Private,
+        }
+    }
+
+    /// The propagation the new root gets after pivot_root, if any.
+    pub(crate) fn after_pivot(self) -> Option<Propagation> {
+        match self {
+            Propagation::Private | Propagation::Slave => None,
+            other => Some(other),
+        }
+    }
+
+    /// The flags of `mount("", "/", flags)`.
+    pub(crate) fn flags(self) -> MsFlags {
+        let (flag, recursive) = match self {
+            Propagation::Private => (MsFlags::MS_PRIVATE, true),
+            Propagation::Slave => (MsFlags::MS_SLAVE, true),
+            Propagation::Shared { recursive } => (MsFlags::MS_SHARED, recursive),
+            Propagation::Unbindable { recursive } => (MsFlags::MS_UNBINDABLE, recursive),
+        };
+        match recursive {
+            true => flag | MsFlags::MS_REC,
+            false => flag,
+        }
+    }
+
+    /// `"recursively private"`, `"shared"`, … (what `/` is made).
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Propagation::Private => "recursively private",
+            Propagation::Slave => "recursively slave",
+            Propagation::Shared { recursive: true } => "recursively shared",
+            Propagation::Shared { recursive: false } => "shared",
+            Propagation::Unbindable { recursive: true } => "recursively unbindable",
+            Propagation::Unbindable { recursive: false } => "unbindable",
+        }
+    }
 }
 
 /// Everything needed to build the container's root file system.

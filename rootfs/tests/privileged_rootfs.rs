@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use cove_rootfs::{
-    DeviceKind, DeviceNode, MountKind, MountPlan, MountSpec, RootSource, RootfsSpec,
+    DeviceKind, DeviceNode, MountKind, MountPlan, MountSpec, Propagation, RootSource, RootfsSpec,
 };
 use nix::mount::{mount, MsFlags};
 use nix::poll::{poll, PollFd, PollFlags};
@@ -219,6 +219,8 @@ struct Mount {
     options: String,
     fstype: String,
     super_options: String,
+    /// The optional fields: `shared:N`, `master:N`, `unbindable`, …
+    tags: Vec<String>,
 }
 
 fn unescape(s: &str) -> String {
@@ -254,6 +256,7 @@ fn mounts() -> Vec<Mount> {
                 options: l[5].to_owned(),
                 fstype: r[0].to_owned(),
                 super_options: r.get(2).copied().unwrap_or("").to_owned(),
+                tags: l[6..].iter().map(|t| (*t).to_owned()).collect(),
             }
         })
         .collect()
@@ -1878,4 +1881,111 @@ fn plain_ro_on_an_rbind_is_not_recursive() {
         Ok(())
     })
     .unwrap();
+}
+
+// --- root propagation ----------------------------------------------------------------------------
+
+/// `/proc/self/mountinfo` of the namespace `file` was opened in, read again from the start.
+fn reread(file: &mut File) -> Result<String, String> {
+    use std::io::Seek;
+    file.rewind()
+        .map_err(|e| format!("rewind mountinfo: {e}"))?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| format!("read mountinfo: {e}"))?;
+    Ok(text)
+}
+
+/// Applies a plan with `propagation` in a mount namespace copied from one whose `/` is recursively
+/// shared (as systemd makes the host's), and runs `check` in it. The outer namespace (the test's,
+/// private to the host) plays the host: its mount table must not change, whatever is mounted inside.
+fn with_shared_outside(propagation: Propagation, check: impl FnOnce() -> Check) {
+    let (_dir, root) = busybox_rootfs();
+    for d in ["target", "mnt", "src"] {
+        fs::create_dir(root.join(d)).unwrap();
+    }
+    fs::write(root.join("src/example"), "x").unwrap();
+    let mut spec = RootfsSpec::new(RootSource::Dir(root));
+    spec.new_pid_ns = true;
+    spec.new_ipc_ns = true;
+    spec.propagation = propagation;
+    in_container(PLAIN, || {
+        mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_SHARED, NONE)
+            .map_err(|e| format!("make the outer / rshared: {e}"))?;
+        // Opened here, it keeps showing the outer namespace after the unshare below.
+        let mut outside = File::open("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+        let before = reread(&mut outside)?;
+        unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare: {e}"))?;
+        apply(&spec)?;
+        check()?;
+        // The attacker: a mount made inside, under the shared root.
+        mount(Some("tmpfs"), "/mnt", Some("tmpfs"), MsFlags::empty(), NONE)
+            .map_err(|e| format!("mount tmpfs on /mnt: {e}"))?;
+        let after = reread(&mut outside)?;
+        ensure!(
+            before == after,
+            "the outer mount table changed:\n{before}\n---\n{after}"
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
+const NONE: Option<&str> = None;
+
+#[test]
+fn a_shared_root_is_shared_inside_and_nothing_mounted_inside_reaches_the_outside() {
+    for recursive in [false, true] {
+        with_shared_outside(Propagation::Shared { recursive }, || {
+            let slash = mount_at("/")?;
+            ensure!(
+                slash.tags.iter().any(|t| t.starts_with("shared:")),
+                "/ is not shared: {slash:?}"
+            );
+            ensure!(
+                !slash.tags.iter().any(|t| t.starts_with("master:")),
+                "/ receives from outside: {slash:?}"
+            );
+            let proc_shared = mount_at("/proc")?
+                .tags
+                .iter()
+                .any(|t| t.starts_with("shared:"));
+            ensure!(
+                proc_shared == recursive,
+                "/proc shared: {proc_shared} (recursive: {recursive})"
+            );
+            // What runtimetest checks: a bind made after binding / elsewhere shows through the copy.
+            let rec = MsFlags::MS_BIND | MsFlags::MS_REC;
+            mount(Some("/"), "/target", NONE, rec, NONE).map_err(|e| format!("rbind /: {e}"))?;
+            mount(Some("/src"), "/mnt", NONE, rec, NONE).map_err(|e| format!("bind /src: {e}"))?;
+            ensure!(
+                Path::new("/target/mnt/example").exists(),
+                "the bind on /mnt did not propagate to /target/mnt"
+            );
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn an_unbindable_root_cannot_be_bound() {
+    for recursive in [false, true] {
+        with_shared_outside(Propagation::Unbindable { recursive }, || {
+            let slash = mount_at("/")?;
+            ensure!(
+                slash.tags.iter().any(|t| t == "unbindable")
+                    && !slash.tags.iter().any(|t| t.starts_with("shared:")),
+                "/ is not unbindable: {slash:?}"
+            );
+            let proc_unbindable = mount_at("/proc")?.tags.iter().any(|t| t == "unbindable");
+            ensure!(
+                proc_unbindable == recursive,
+                "/proc unbindable: {proc_unbindable} (recursive: {recursive})"
+            );
+            let rec = MsFlags::MS_BIND | MsFlags::MS_REC;
+            let err = mount(Some("/"), "/target", NONE, rec, NONE).err();
+            ensure!(err == Some(nix::errno::Errno::EINVAL), "rbind /: {err:?}");
+            Ok(())
+        });
+    }
 }

@@ -13,7 +13,7 @@ use cove_container::plan::{inside_path, NamespacePlan, RootfsOptions};
 /// `linux` fields cove does not implement.
 pub(super) fn refuse_unsupported(l: &Linux) -> Result<()> {
     let non_empty = |s: &Option<String>| s.as_ref().is_some_and(|s| !s.is_empty());
-    let refused: [(&str, bool, &str); 6] = [
+    let refused: [(&str, bool, &str); 5] = [
         ("linux.intelRdt", l.intel_rdt().is_some(), ""),
         ("linux.personality", l.personality().is_some(), ""),
         ("linux.memoryPolicy", l.memory_policy().is_some(), ""),
@@ -26,14 +26,6 @@ pub(super) fn refuse_unsupported(l: &Linux) -> Result<()> {
             "linux.mountLabel",
             non_empty(l.mount_label()),
             "SELinux labels are not applied by cove",
-        ),
-        (
-            "linux.rootfsPropagation",
-            matches!(
-                l.rootfs_propagation().as_deref(),
-                Some("shared" | "rshared" | "unbindable" | "runbindable")
-            ),
-            "cove supports private, rprivate, slave and rslave",
         ),
     ];
     match refused.into_iter().find(|(_, set, _)| *set) {
@@ -205,14 +197,23 @@ pub(super) fn rootfs_options(l: &Linux, ns: &NamespacePlan) -> Result<RootfsOpti
     })
 }
 
-/// `linux.rootfsPropagation`; unset is `rslave`, runc's default.
+/// `linux.rootfsPropagation`; unset is `rslave`, runc's default. `shared`/`rshared` and
+/// `unbindable`/`runbindable` apply to the new root after pivot_root (runc's order); before, `/`
+/// is made recursively private, so the container's mounts never propagate to the host.
 fn propagation(value: Option<&str>) -> Result<Propagation> {
     match value.unwrap_or("") {
         "" | "slave" | "rslave" => Ok(Propagation::Slave),
         "private" | "rprivate" => Ok(Propagation::Private),
+        "shared" => Ok(Propagation::Shared { recursive: false }),
+        "rshared" => Ok(Propagation::Shared { recursive: true }),
+        "unbindable" => Ok(Propagation::Unbindable { recursive: false }),
+        "runbindable" => Ok(Propagation::Unbindable { recursive: true }),
         other => Err(ConfigError::invalid(
             "linux.rootfsPropagation",
-            format!("unknown propagation `{other}` (private, rprivate, slave or rslave)"),
+            format!(
+                "unknown propagation `{other}` (private, rprivate, slave, rslave, shared, \
+                 rshared, unbindable or runbindable)"
+            ),
         )),
     }
 }
