@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use caps::Capability;
 use cove_cgroup::{DeviceKind, DeviceRule, Hierarchy, Layout, UNLIMITED};
-use cove_container::plan::RootChoice;
+use cove_container::plan::{Personality, RootChoice};
 use cove_ns::{IdMap, Namespace};
 use cove_oci::config::{cgroup_mounts, load_bundle, lower_process, Bundle, ConfigError};
 use cove_oci::resources::lower_resources;
@@ -218,6 +218,7 @@ fn a_runc_spec_config_lowers_into_a_plan() {
     assert_eq!((p.uid, p.gid, p.umask), (0, 0, None));
     assert!(p.terminal);
     assert_eq!(p.console_size, None);
+    assert_eq!(p.personality, None);
 
     let ns = &plan.namespaces;
     for kind in [
@@ -702,6 +703,30 @@ fn lower_process_for_exec_uses_the_containers_seccomp_profile() {
     assert!(s.seccomp.filter.is_none());
 }
 
+/// Loads the runc config with `value` at the JSON pointer `at`.
+fn plan_with(at: &str, value: Value) -> cove_container::Plan {
+    let mut spec = runc_spec();
+    set(&mut spec, at, value);
+    TestBundle::new(&spec).load().unwrap().plan
+}
+
+#[test]
+fn linux_personality_lowers_to_the_execution_domain() {
+    let plan = plan_with("/linux/personality", json!({"domain": "LINUX32"}));
+    assert_eq!(plan.process.personality, Some(Personality::Linux32));
+    let plan = plan_with(
+        "/linux/personality",
+        json!({"domain": "LINUX", "flags": []}),
+    );
+    assert_eq!(plan.process.personality, Some(Personality::Linux));
+}
+
+#[test]
+fn an_unknown_personality_domain_is_refused() {
+    let err = load_with("/linux/personality", json!({"domain": "LINUX64"}));
+    assert!(err.to_string().contains("config.json"), "{err}");
+}
+
 #[test]
 fn without_capabilities_nothing_is_dropped() {
     let mut spec = runc_spec();
@@ -1012,7 +1037,7 @@ macro_rules! refused {
 
 refused! {
     refuses_linux_intel_rdt: "/linux/intelRdt", {"closID": "x"} => "linux.intelRdt";
-    refuses_linux_personality: "/linux/personality", {"domain": "LINUX32"} => "linux.personality";
+    refuses_linux_personality_flags: "/linux/personality", {"domain": "LINUX32", "flags": ["x"]} => "linux.personality.flags";
     refuses_linux_memory_policy: "/linux/memoryPolicy", {"mode": "MPOL_BIND", "nodes": "0"} => "linux.memoryPolicy";
     refuses_linux_net_devices: "/linux/netDevices", {"eth1": {"name": "eth0"}} => "linux.netDevices";
     refuses_linux_mount_label: "/linux/mountLabel", "system_u:object_r:container_file_t:s0" => "linux.mountLabel";

@@ -318,6 +318,23 @@ fn exec_applies_the_process_oom_score_adj_and_rlimits() {
     oci.assert_gone();
 }
 
+/// `linux.personality` LINUX32: the init and what it runs see the 32-bit machine; the host's `uname` is unchanged.
+#[test]
+fn linux_personality_linux32_shows_the_32_bit_machine() {
+    let oci = Oci::new("pers32", "echo machine=$(uname -m)");
+    oci.edit(|c| c["linux"]["personality"] = json!({"domain": "LINUX32"}));
+    let out = oci.cove(&["run", "--bundle", oci.bundle().to_str().unwrap(), &oci.id]);
+    assert!(out.status.success(), "run: {}", common::stderr(&out));
+    let inside = common::stdout(&out);
+    let want = match std::env::consts::ARCH {
+        "x86_64" => "machine=i686",
+        "aarch64" => "machine=armv8l",
+        arch => panic!("no 32-bit personality known for {arch}"),
+    };
+    assert!(inside.contains(want), "{inside}");
+    oci.assert_gone();
+}
+
 #[test]
 fn console_socket_receives_a_working_pty() {
     let oci = Oci::new(

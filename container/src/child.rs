@@ -2,7 +2,7 @@
 //! ([`run::start`](crate::run::start)) and for every process `exec` adds to a running container.
 //!
 //! In order, in the child: `oom_score_adj` → (the start path's own steps: cgroup entry, hostname, mounts and
-//! `pivot_root`) → the new terminal → umask → rlimits → bounding set (and `PR_SET_KEEPCAPS`) → seccomp when it must
+//! `pivot_root`) → the new terminal → umask → personality → rlimits → bounding set (and `PR_SET_KEEPCAPS`) → seccomp when it must
 //! come before the user switch; then, after the user switch and chdir done by `cove-spawn`: capabilities →
 //! `no_new_privs` → Landlock → seccomp (last).
 
@@ -13,8 +13,9 @@ use cove_spawn::{ChildError, Command};
 use nix::sys::stat::Mode;
 
 use crate::console::{self, ConsoleSocket};
-use crate::plan::ProcessPlan;
+use crate::plan::{Personality, ProcessPlan};
 use crate::security::SecurityPlan;
+use crate::sys;
 
 /// A child-side step of the sequence.
 pub type Step = Box<dyn FnOnce() -> Result<(), ChildError>>;
@@ -26,6 +27,7 @@ pub struct ChildSecurity {
     uid: u32,
     umask: Option<u32>,
     terminal: Option<(ConsoleSocket, Option<(u16, u16)>)>,
+    personality: Option<Personality>,
 }
 
 impl ChildSecurity {
@@ -41,6 +43,7 @@ impl ChildSecurity {
             uid: process.uid,
             umask: process.umask,
             terminal: terminal.map(|socket| (socket, process.console_size)),
+            personality: process.personality,
         }
     }
 
@@ -62,6 +65,7 @@ impl ChildSecurity {
             uid,
             umask,
             terminal,
+            personality,
         } = self;
         // One copy of the security plan (with its seccomp program) shared by both child-side steps.
         let security = Arc::new(security);
@@ -79,12 +83,26 @@ impl ChildSecurity {
                 if let Some(mask) = umask {
                     nix::sys::stat::umask(Mode::from_bits_truncate(mask));
                 }
+                if let Some(domain) = personality {
+                    set_personality(domain)?;
+                }
                 before.apply_rlimits()?;
                 before.limit_bounding_set()?;
                 before.apply_seccomp_before_user_switch()
             })
             .pre_exec(move || security.apply_before_exec(uid))
     }
+}
+
+/// Child side: the execution domain (`linux.personality`); the kernel's refusal is an error naming the field.
+fn set_personality(domain: Personality) -> Result<(), ChildError> {
+    sys::set_personality(domain.persona()).map_err(|e| {
+        ChildError::from_errno(
+            "linux.personality",
+            e,
+            format!("personality({})", domain.name()),
+        )
+    })
 }
 
 /// Child side, in the container's root: a pty from the container's own devpts, its master sent over the

@@ -71,6 +71,35 @@ pub struct ProcessPlan {
     pub terminal: bool,
     /// Initial terminal size (rows, columns).
     pub console_size: Option<(u16, u16)>,
+    /// The execution domain to set before exec (OCI `linux.personality`; `None`: inherited).
+    pub personality: Option<Personality>,
+}
+
+/// An execution domain (`personality(2)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Personality {
+    /// `PER_LINUX`: the native domain.
+    Linux,
+    /// `PER_LINUX32`: `uname -m` reports the 32-bit machine (`i686` on x86_64).
+    Linux32,
+}
+
+impl Personality {
+    /// The `personality(2)` value.
+    pub fn persona(self) -> u64 {
+        match self {
+            Personality::Linux => 0x0000,
+            Personality::Linux32 => 0x0008,
+        }
+    }
+
+    /// The OCI name of the domain.
+    pub fn name(self) -> &'static str {
+        match self {
+            Personality::Linux => "LINUX",
+            Personality::Linux32 => "LINUX32",
+        }
+    }
 }
 
 /// Root file system settings beyond the mounts.

@@ -223,7 +223,8 @@ fn lower_spec(spec: &Spec, dir: &Path, config: &Path, id: &str, euid: u32) -> Re
     linux::refuse_unsupported(linux)?;
     let namespaces = linux::namespaces(linux, euid)?;
     let (hostname, domainname) = uts_names(spec, &namespaces)?;
-    let process_plan = process::process_plan(process)?;
+    let mut process_plan = process::process_plan(process)?;
+    process_plan.personality = process::personality(linux.personality().as_ref());
     let security = process::security_plan(process, linux.seccomp().as_ref(), euid)?;
     let resources = linux
         .resources()

@@ -5,10 +5,13 @@ use std::path::PathBuf;
 
 use caps::{Capability, CapsHashSet};
 use nix::sys::resource::{getrlimit, RLIM_INFINITY};
-use oci_spec::runtime::{Capabilities, LinuxCapabilities, LinuxSeccomp, PosixRlimit, Process};
+use oci_spec::runtime::{
+    Capabilities, LinuxCapabilities, LinuxPersonality, LinuxPersonalityDomain, LinuxSeccomp,
+    PosixRlimit, Process,
+};
 
 use crate::error::{ConfigError, Result};
-use cove_container::plan::{inside_path, ProcessPlan};
+use cove_container::plan::{inside_path, Personality, ProcessPlan};
 use cove_container::security::{CapabilitySets, Rlimit, Seccomp, SecurityPlan, RLIMITS};
 
 /// `process` → the process to run.
@@ -45,6 +48,15 @@ pub(super) fn process_plan(p: &Process) -> Result<ProcessPlan> {
             .then(|| p.console_size().map(console_size))
             .flatten()
             .transpose()?,
+        personality: None,
+    })
+}
+
+/// `linux.personality` → the execution domain (its flags are refused with the other `linux` fields).
+pub(super) fn personality(p: Option<&LinuxPersonality>) -> Option<Personality> {
+    p.map(|p| match p.domain() {
+        LinuxPersonalityDomain::PerLinux => Personality::Linux,
+        LinuxPersonalityDomain::PerLinux32 => Personality::Linux32,
     })
 }
 
