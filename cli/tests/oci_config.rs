@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use caps::Capability;
 use cove_cgroup::{DeviceKind, DeviceRule, Hierarchy, Layout, UNLIMITED};
-use cove_container::plan::{Personality, RootChoice};
+use cove_container::plan::{IoPriority, IoPriorityClass, Personality, RootChoice};
 use cove_ns::{IdMap, Namespace};
 use cove_oci::config::{cgroup_mounts, load_bundle, lower_process, Bundle, ConfigError};
 use cove_oci::resources::lower_resources;
@@ -219,6 +219,7 @@ fn a_runc_spec_config_lowers_into_a_plan() {
     assert!(p.terminal);
     assert_eq!(p.console_size, None);
     assert_eq!(p.personality, None);
+    assert_eq!(p.io_priority, None);
 
     let ns = &plan.namespaces;
     for kind in [
@@ -728,6 +729,54 @@ fn an_unknown_personality_domain_is_refused() {
 }
 
 #[test]
+fn process_io_priority_lowers_to_class_and_level() {
+    let plan = plan_with(
+        "/process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}),
+    );
+    let want = IoPriority {
+        class: IoPriorityClass::Idle,
+        level: 0,
+    };
+    assert_eq!(plan.process.io_priority, Some(want));
+    assert_eq!(want.ioprio(), 3 << 13);
+    let plan = plan_with(
+        "/process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_RT", "priority": 7}),
+    );
+    let rt = plan.process.io_priority.unwrap();
+    assert_eq!((rt.class, rt.level), (IoPriorityClass::RealTime, 7));
+    assert_eq!(rt.ioprio(), 1 << 13 | 7);
+}
+
+#[test]
+fn process_io_priority_out_of_range_names_the_field() {
+    for bad in [8, -1] {
+        let err = load_with(
+            "/process/ioPriority",
+            json!({"class": "IOPRIO_CLASS_BE", "priority": bad}),
+        );
+        assert_names(&err, "process.ioPriority.priority");
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+    }
+}
+
+#[test]
+fn exec_processes_get_their_io_priority() {
+    let mut process = runc_spec()["process"].clone();
+    process["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+    let process = serde_json::from_value(process).unwrap();
+    let (p, _) = lower_process(&process, None, 0).unwrap();
+    assert_eq!(
+        p.io_priority,
+        Some(IoPriority {
+            class: IoPriorityClass::BestEffort,
+            level: 6
+        })
+    );
+}
+
+#[test]
 fn without_capabilities_nothing_is_dropped() {
     let mut spec = runc_spec();
     spec["process"]
@@ -1044,7 +1093,6 @@ refused! {
     refuses_shared_rootfs_propagation: "/linux/rootfsPropagation", "rshared" => "linux.rootfsPropagation";
     refuses_process_apparmor_profile: "/process/apparmorProfile", "docker-default" => "process.apparmorProfile";
     refuses_process_selinux_label: "/process/selinuxLabel", "system_u:system_r:container_t:s0" => "process.selinuxLabel";
-    refuses_process_io_priority: "/process/ioPriority", {"class": "IOPRIO_CLASS_IDLE", "priority": 0} => "process.ioPriority";
     refuses_process_scheduler: "/process/scheduler", {"policy": "SCHED_BATCH"} => "process.scheduler";
     refuses_process_exec_cpu_affinity: "/process/execCPUAffinity", {"initial": "0"} => "process.execCPUAffinity";
     refuses_process_command_line: "/process/commandLine", "sh -c true" => "process.commandLine";

@@ -335,6 +335,37 @@ fn linux_personality_linux32_shows_the_32_bit_machine() {
     oci.assert_gone();
 }
 
+/// `process.ioPriority`: the init's class and level as the host's `ionice` reads them, and an exec'd process's own
+/// as busybox `ionice` reads them inside.
+#[test]
+fn process_io_priority_applies_to_the_init_and_to_exec() {
+    let oci = Oci::new("ioprio", "exec sleep 100");
+    oci.edit(|c| c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}));
+    assert!(oci.create().status.success());
+    let host = Command::new("ionice")
+        .args(["-p", &oci.pid().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        common::stdout(&host).trim(),
+        "idle",
+        "{}",
+        common::stderr(&host)
+    );
+    let config: Value =
+        serde_json::from_str(&fs::read_to_string(oci.bundle().join("config.json")).unwrap())
+            .unwrap();
+    let mut process = config["process"].clone();
+    process["args"] = json!(["sh", "-c", "ionice -p $$"]);
+    process["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+    let file = oci.dir.path().join("process.json");
+    fs::write(&file, process.to_string()).unwrap();
+    let inside = oci.ok(&["exec", "--process", file.to_str().unwrap(), &oci.id]);
+    assert_eq!(inside.trim(), "best-effort: prio 6");
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
 #[test]
 fn console_socket_receives_a_working_pty() {
     let oci = Oci::new(

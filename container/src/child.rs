@@ -2,7 +2,7 @@
 //! ([`run::start`](crate::run::start)) and for every process `exec` adds to a running container.
 //!
 //! In order, in the child: `oom_score_adj` → (the start path's own steps: cgroup entry, hostname, mounts and
-//! `pivot_root`) → the new terminal → umask → personality → rlimits → bounding set (and `PR_SET_KEEPCAPS`) → seccomp when it must
+//! `pivot_root`) → the new terminal → umask → personality → I/O priority → rlimits → bounding set (and `PR_SET_KEEPCAPS`) → seccomp when it must
 //! come before the user switch; then, after the user switch and chdir done by `cove-spawn`: capabilities →
 //! `no_new_privs` → Landlock → seccomp (last).
 
@@ -13,7 +13,7 @@ use cove_spawn::{ChildError, Command};
 use nix::sys::stat::Mode;
 
 use crate::console::{self, ConsoleSocket};
-use crate::plan::{Personality, ProcessPlan};
+use crate::plan::{IoPriority, Personality, ProcessPlan};
 use crate::security::SecurityPlan;
 use crate::sys;
 
@@ -28,6 +28,7 @@ pub struct ChildSecurity {
     umask: Option<u32>,
     terminal: Option<(ConsoleSocket, Option<(u16, u16)>)>,
     personality: Option<Personality>,
+    io_priority: Option<IoPriority>,
 }
 
 impl ChildSecurity {
@@ -44,6 +45,7 @@ impl ChildSecurity {
             umask: process.umask,
             terminal: terminal.map(|socket| (socket, process.console_size)),
             personality: process.personality,
+            io_priority: process.io_priority,
         }
     }
 
@@ -66,6 +68,7 @@ impl ChildSecurity {
             umask,
             terminal,
             personality,
+            io_priority,
         } = self;
         // One copy of the security plan (with its seccomp program) shared by both child-side steps.
         let security = Arc::new(security);
@@ -86,6 +89,9 @@ impl ChildSecurity {
                 if let Some(domain) = personality {
                     set_personality(domain)?;
                 }
+                if let Some(priority) = io_priority {
+                    set_io_priority(priority)?;
+                }
                 before.apply_rlimits()?;
                 before.limit_bounding_set()?;
                 before.apply_seccomp_before_user_switch()
@@ -101,6 +107,22 @@ fn set_personality(domain: Personality) -> Result<(), ChildError> {
             "linux.personality",
             e,
             format!("personality({})", domain.name()),
+        )
+    })
+}
+
+/// Child side, before the capabilities are dropped (the real-time class needs them): the I/O priority
+/// (`process.ioPriority`); the kernel's refusal is an error naming the field.
+fn set_io_priority(priority: IoPriority) -> Result<(), ChildError> {
+    sys::set_io_priority(priority.ioprio()).map_err(|e| {
+        ChildError::from_errno(
+            "process.ioPriority",
+            e,
+            format!(
+                "ioprio_set(IOPRIO_WHO_PROCESS, {} level {})",
+                priority.class_name(),
+                priority.level
+            ),
         )
     })
 }

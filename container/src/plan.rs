@@ -73,6 +73,50 @@ pub struct ProcessPlan {
     pub console_size: Option<(u16, u16)>,
     /// The execution domain to set before exec (OCI `linux.personality`; `None`: inherited).
     pub personality: Option<Personality>,
+    /// The I/O priority to set before exec (OCI `process.ioPriority`; `None`: inherited).
+    pub io_priority: Option<IoPriority>,
+}
+
+/// An I/O scheduling class and level (`ioprio_set(2)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoPriority {
+    /// The class.
+    pub class: IoPriorityClass,
+    /// The level within the class, 0 (highest) to 7 (lowest).
+    pub level: u8,
+}
+
+/// An I/O scheduling class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoPriorityClass {
+    /// `IOPRIO_CLASS_RT`: real time (needs `CAP_SYS_ADMIN` or `CAP_SYS_NICE`).
+    RealTime,
+    /// `IOPRIO_CLASS_BE`: best effort.
+    BestEffort,
+    /// `IOPRIO_CLASS_IDLE`: only when no one else uses the disk.
+    Idle,
+}
+
+impl IoPriority {
+    /// The `ioprio_set(2)` value: the class in the top bits, the level below.
+    pub fn ioprio(self) -> i32 {
+        const IOPRIO_CLASS_SHIFT: i32 = 13;
+        let class = match self.class {
+            IoPriorityClass::RealTime => 1,
+            IoPriorityClass::BestEffort => 2,
+            IoPriorityClass::Idle => 3,
+        };
+        class << IOPRIO_CLASS_SHIFT | i32::from(self.level)
+    }
+
+    /// The OCI name of the class.
+    pub fn class_name(self) -> &'static str {
+        match self.class {
+            IoPriorityClass::RealTime => "IOPRIO_CLASS_RT",
+            IoPriorityClass::BestEffort => "IOPRIO_CLASS_BE",
+            IoPriorityClass::Idle => "IOPRIO_CLASS_IDLE",
+        }
+    }
 }
 
 /// An execution domain (`personality(2)`).

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use caps::{Capability, CapsHashSet};
 use nix::sys::resource::{getrlimit, RLIM_INFINITY};
 use oci_spec::runtime::{
-    Capabilities, LinuxCapabilities, LinuxPersonality, LinuxPersonalityDomain, LinuxSeccomp,
-    PosixRlimit, Process,
+    Capabilities, IOPriorityClass, LinuxCapabilities, LinuxIOPriority, LinuxPersonality,
+    LinuxPersonalityDomain, LinuxSeccomp, PosixRlimit, Process,
 };
 
 use crate::error::{ConfigError, Result};
-use cove_container::plan::{inside_path, Personality, ProcessPlan};
+use cove_container::plan::{inside_path, IoPriority, IoPriorityClass, Personality, ProcessPlan};
 use cove_container::security::{CapabilitySets, Rlimit, Seccomp, SecurityPlan, RLIMITS};
 
 /// `process` → the process to run.
@@ -49,6 +49,7 @@ pub(super) fn process_plan(p: &Process) -> Result<ProcessPlan> {
             .flatten()
             .transpose()?,
         personality: None,
+        io_priority: p.io_priority().map(io_priority).transpose()?,
     })
 }
 
@@ -60,10 +61,29 @@ pub(super) fn personality(p: Option<&LinuxPersonality>) -> Option<Personality> {
     })
 }
 
+/// `process.ioPriority` → class and level (0..=7, as runc checks).
+fn io_priority(io: LinuxIOPriority) -> Result<IoPriority> {
+    let level = u8::try_from(io.priority())
+        .ok()
+        .filter(|l| *l <= 7)
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "process.ioPriority.priority",
+                format!("{} is out of range 0..=7", io.priority()),
+            )
+        })?;
+    let class = match io.class() {
+        IOPriorityClass::IoprioClassRt => IoPriorityClass::RealTime,
+        IOPriorityClass::IoprioClassBe => IoPriorityClass::BestEffort,
+        IOPriorityClass::IoprioClassIdle => IoPriorityClass::Idle,
+    };
+    Ok(IoPriority { class, level })
+}
+
 /// Fields of `process` cove does not implement.
 fn refuse_unsupported(p: &Process) -> Result<()> {
     let non_empty = |s: &Option<String>| s.as_ref().is_some_and(|s| !s.is_empty());
-    let refused: [(&str, bool, &str); 6] = [
+    let refused: [(&str, bool, &str); 5] = [
         (
             "process.apparmorProfile",
             non_empty(p.apparmor_profile()),
@@ -74,7 +94,6 @@ fn refuse_unsupported(p: &Process) -> Result<()> {
             non_empty(p.selinux_label()),
             "SELinux labels are not applied by cove",
         ),
-        ("process.ioPriority", p.io_priority().is_some(), ""),
         ("process.scheduler", p.scheduler().is_some(), ""),
         (
             "process.execCPUAffinity",
