@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use caps::Capability;
 use cove_cgroup::{DeviceKind, DeviceRule, Hierarchy, Layout, UNLIMITED};
-use cove_container::plan::{IoPriority, IoPriorityClass, Personality, RootChoice};
+use cove_container::plan::{
+    IoPriority, IoPriorityClass, Personality, RootChoice, SchedPolicy, Scheduler,
+};
 use cove_ns::{IdMap, Namespace};
 use cove_oci::config::{cgroup_mounts, load_bundle, lower_process, Bundle, ConfigError};
 use cove_oci::resources::lower_resources;
@@ -220,6 +222,7 @@ fn a_runc_spec_config_lowers_into_a_plan() {
     assert_eq!(p.console_size, None);
     assert_eq!(p.personality, None);
     assert_eq!(p.io_priority, None);
+    assert_eq!(p.scheduler, None);
 
     let ns = &plan.namespaces;
     for kind in [
@@ -777,6 +780,87 @@ fn exec_processes_get_their_io_priority() {
 }
 
 #[test]
+fn process_scheduler_lowers_to_policy_and_parameters() {
+    let plan = plan_with(
+        "/process/scheduler",
+        json!({"policy": "SCHED_FIFO", "priority": 10,
+               "flags": ["SCHED_RESET_ON_FORK", "SCHED_FLAG_UTIL_CLAMP_MAX"]}),
+    );
+    let want = Scheduler {
+        policy: SchedPolicy::Fifo,
+        nice: 0,
+        priority: 10,
+        flags: 0x41,
+        runtime: 0,
+        deadline: 0,
+        period: 0,
+    };
+    assert_eq!(plan.process.scheduler, Some(want));
+    let plan = plan_with(
+        "/process/scheduler",
+        json!({"policy": "SCHED_BATCH", "nice": -5}),
+    );
+    let batch = plan.process.scheduler.unwrap();
+    assert_eq!(
+        (batch.policy, batch.nice, batch.policy.value()),
+        (SchedPolicy::Batch, -5, 3)
+    );
+    let plan = plan_with(
+        "/process/scheduler",
+        json!({"policy": "SCHED_DEADLINE", "runtime": 10_000_000u64,
+               "deadline": 20_000_000u64, "period": 30_000_000u64}),
+    );
+    let dl = plan.process.scheduler.unwrap();
+    assert_eq!(
+        (dl.policy.value(), dl.runtime, dl.deadline, dl.period),
+        (6, 10_000_000, 20_000_000, 30_000_000)
+    );
+}
+
+#[test]
+fn process_scheduler_is_checked_as_runc_checks_it() {
+    for (value, field) in [
+        (
+            json!({"policy": "SCHED_OTHER", "nice": 20}),
+            "process.scheduler.nice",
+        ),
+        (
+            json!({"policy": "SCHED_OTHER", "nice": -21}),
+            "process.scheduler.nice",
+        ),
+        (
+            json!({"policy": "SCHED_BATCH", "priority": 5}),
+            "process.scheduler.priority",
+        ),
+        (
+            json!({"policy": "SCHED_RR", "priority": -1}),
+            "process.scheduler.priority",
+        ),
+        (
+            json!({"policy": "SCHED_OTHER", "runtime": 1000}),
+            "process.scheduler",
+        ),
+        (
+            json!({"policy": "SCHED_FIFO", "period": 1000}),
+            "process.scheduler",
+        ),
+    ] {
+        let err = load_with("/process/scheduler", value.clone());
+        assert_names(&err, field);
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{value}: {err}");
+    }
+}
+
+#[test]
+fn exec_processes_get_their_scheduler() {
+    let mut process = runc_spec()["process"].clone();
+    process["scheduler"] = json!({"policy": "SCHED_IDLE"});
+    let process = serde_json::from_value(process).unwrap();
+    let (p, _) = lower_process(&process, None, 0).unwrap();
+    assert_eq!(p.scheduler.map(|s| s.policy), Some(SchedPolicy::Idle));
+}
+
+#[test]
 fn without_capabilities_nothing_is_dropped() {
     let mut spec = runc_spec();
     spec["process"]
@@ -1093,7 +1177,7 @@ refused! {
     refuses_shared_rootfs_propagation: "/linux/rootfsPropagation", "rshared" => "linux.rootfsPropagation";
     refuses_process_apparmor_profile: "/process/apparmorProfile", "docker-default" => "process.apparmorProfile";
     refuses_process_selinux_label: "/process/selinuxLabel", "system_u:system_r:container_t:s0" => "process.selinuxLabel";
-    refuses_process_scheduler: "/process/scheduler", {"policy": "SCHED_BATCH"} => "process.scheduler";
+    refuses_process_scheduler_iso: "/process/scheduler", {"policy": "SCHED_ISO"} => "process.scheduler.policy";
     refuses_process_exec_cpu_affinity: "/process/execCPUAffinity", {"initial": "0"} => "process.execCPUAffinity";
     refuses_process_command_line: "/process/commandLine", "sh -c true" => "process.commandLine";
     refuses_process_user_username: "/process/user/username", "nobody" => "process.user.username";

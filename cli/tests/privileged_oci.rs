@@ -366,6 +366,72 @@ fn process_io_priority_applies_to_the_init_and_to_exec() {
     oci.assert_gone();
 }
 
+/// Fields 19 (nice), 40 (rt_priority) and 41 (policy) of `/proc/PID/stat`.
+fn sched_fields(stat: &str) -> (String, String, String) {
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after_comm.split_whitespace().collect();
+    // after_comm starts at field 3.
+    (f[16].into(), f[37].into(), f[38].into())
+}
+
+/// `process.scheduler`: the init's policy and nice value as the host's `chrt` and /proc read them, and an exec'd
+/// process's policy as its own /proc/self/stat shows it. (A real-time policy is not checked here: on a kernel with
+/// real-time group scheduling the container's new cgroup has no real-time runtime, and the kernel refuses it.)
+#[test]
+fn process_scheduler_applies_to_the_init_and_to_exec() {
+    let oci = Oci::new("sched", "exec sleep 100");
+    oci.edit(|c| c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7}));
+    let out = oci.create();
+    assert!(out.status.success(), "create: {}", common::stderr(&out));
+    let pid = oci.pid();
+    let host = Command::new("chrt")
+        .args(["-p", &pid.to_string()])
+        .output()
+        .unwrap();
+    let chrt = common::stdout(&host);
+    assert!(
+        chrt.contains("policy: SCHED_BATCH"),
+        "{chrt}{}",
+        common::stderr(&host)
+    );
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert_eq!(sched_fields(&stat).0, "7", "{stat}");
+    let config: Value =
+        serde_json::from_str(&fs::read_to_string(oci.bundle().join("config.json")).unwrap())
+            .unwrap();
+    let mut process = config["process"].clone();
+    process["args"] = json!(["cat", "/proc/self/stat"]);
+    process["scheduler"] = json!({"policy": "SCHED_IDLE"});
+    let file = oci.dir.path().join("process.json");
+    fs::write(&file, process.to_string()).unwrap();
+    let inside = oci.ok(&["exec", "--process", file.to_str().unwrap(), &oci.id]);
+    let (_, rt_priority, policy) = sched_fields(&inside);
+    assert_eq!(
+        (rt_priority.as_str(), policy.as_str()),
+        ("0", "5"),
+        "{inside}"
+    );
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
+/// Parameters the kernel refuses (a deadline runtime beyond its deadline) fail the start with an error naming the
+/// field, never a silent default policy.
+#[test]
+fn a_scheduler_the_kernel_refuses_fails_naming_the_field() {
+    let oci = Oci::new("schedbad", "exec sleep 100");
+    oci.edit(|c| {
+        c["process"]["scheduler"] = json!({"policy": "SCHED_DEADLINE",
+            "runtime": 20_000_000u64, "deadline": 10_000_000u64, "period": 30_000_000u64})
+    });
+    let out = oci.create();
+    assert!(!out.status.success(), "a bad deadline was accepted");
+    let err = common::stderr(&out);
+    assert!(err.contains("process.scheduler"), "{err}");
+    assert!(err.contains("SCHED_DEADLINE"), "{err}");
+    oci.assert_gone();
+}
+
 #[test]
 fn console_socket_receives_a_working_pty() {
     let oci = Oci::new(

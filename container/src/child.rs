@@ -2,7 +2,7 @@
 //! ([`run::start`](crate::run::start)) and for every process `exec` adds to a running container.
 //!
 //! In order, in the child: `oom_score_adj` → (the start path's own steps: cgroup entry, hostname, mounts and
-//! `pivot_root`) → the new terminal → umask → personality → I/O priority → rlimits → bounding set (and `PR_SET_KEEPCAPS`) → seccomp when it must
+//! `pivot_root`) → the new terminal → umask → personality → I/O priority → scheduler → rlimits → bounding set (and `PR_SET_KEEPCAPS`) → seccomp when it must
 //! come before the user switch; then, after the user switch and chdir done by `cove-spawn`: capabilities →
 //! `no_new_privs` → Landlock → seccomp (last).
 
@@ -10,10 +10,11 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::Arc;
 
 use cove_spawn::{ChildError, Command};
+use nix::errno::Errno;
 use nix::sys::stat::Mode;
 
 use crate::console::{self, ConsoleSocket};
-use crate::plan::{IoPriority, Personality, ProcessPlan};
+use crate::plan::{IoPriority, Personality, ProcessPlan, SchedPolicy, Scheduler};
 use crate::security::SecurityPlan;
 use crate::sys;
 
@@ -29,6 +30,7 @@ pub struct ChildSecurity {
     terminal: Option<(ConsoleSocket, Option<(u16, u16)>)>,
     personality: Option<Personality>,
     io_priority: Option<IoPriority>,
+    scheduler: Option<Scheduler>,
 }
 
 impl ChildSecurity {
@@ -46,6 +48,7 @@ impl ChildSecurity {
             terminal: terminal.map(|socket| (socket, process.console_size)),
             personality: process.personality,
             io_priority: process.io_priority,
+            scheduler: process.scheduler,
         }
     }
 
@@ -69,6 +72,7 @@ impl ChildSecurity {
             terminal,
             personality,
             io_priority,
+            scheduler,
         } = self;
         // One copy of the security plan (with its seccomp program) shared by both child-side steps.
         let security = Arc::new(security);
@@ -91,6 +95,9 @@ impl ChildSecurity {
                 }
                 if let Some(priority) = io_priority {
                     set_io_priority(priority)?;
+                }
+                if let Some(scheduler) = scheduler {
+                    set_scheduler(scheduler)?;
                 }
                 before.apply_rlimits()?;
                 before.limit_bounding_set()?;
@@ -124,6 +131,44 @@ fn set_io_priority(priority: IoPriority) -> Result<(), ChildError> {
                 priority.level
             ),
         )
+    })
+}
+
+/// Child side, before the capabilities are dropped (a real-time policy or a lower nice value needs
+/// `CAP_SYS_NICE`): the scheduling policy (`process.scheduler`); the kernel's refusal is an error naming the field.
+fn set_scheduler(s: Scheduler) -> Result<(), ChildError> {
+    let attr = sys::SchedAttr {
+        sched_policy: s.policy.value(),
+        sched_flags: s.flags,
+        sched_nice: s.nice,
+        sched_priority: s.priority,
+        sched_runtime: s.runtime,
+        sched_deadline: s.deadline,
+        sched_period: s.period,
+        ..sys::SchedAttr::default()
+    };
+    sys::sched_setattr(attr).map_err(|e| {
+        let mut message = format!(
+            "sched_setattr({}, nice {}, priority {}, flags {:#x}, runtime {}, deadline {}, period {})",
+            s.policy.name(),
+            s.nice,
+            s.priority,
+            s.flags,
+            s.runtime,
+            s.deadline,
+            s.period
+        );
+        let realtime = matches!(
+            s.policy,
+            SchedPolicy::Fifo | SchedPolicy::RoundRobin | SchedPolicy::Deadline
+        );
+        if e == Errno::EPERM && realtime {
+            message.push_str(
+                " (a real-time policy needs CAP_SYS_NICE and, on a kernel with real-time group scheduling, \
+                 a cgroup with real-time runtime: cpu.rt_runtime_us of a new cgroup is 0)",
+            );
+        }
+        ChildError::from_errno("process.scheduler", e, message)
     })
 }
 

@@ -75,6 +75,70 @@ pub struct ProcessPlan {
     pub personality: Option<Personality>,
     /// The I/O priority to set before exec (OCI `process.ioPriority`; `None`: inherited).
     pub io_priority: Option<IoPriority>,
+    /// The scheduling policy and parameters to set before exec (OCI `process.scheduler`; `None`: inherited).
+    pub scheduler: Option<Scheduler>,
+}
+
+/// A scheduling policy with its parameters (`sched_setattr(2)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheduler {
+    /// The policy.
+    pub policy: SchedPolicy,
+    /// The nice value, -20..=19 (`SCHED_OTHER`, `SCHED_BATCH`).
+    pub nice: i32,
+    /// The static priority (`SCHED_FIFO`, `SCHED_RR`: 1..=99; else 0).
+    pub priority: u32,
+    /// `SCHED_FLAG_*` bits.
+    pub flags: u64,
+    /// `SCHED_DEADLINE` runtime, in nanoseconds.
+    pub runtime: u64,
+    /// `SCHED_DEADLINE` deadline, in nanoseconds.
+    pub deadline: u64,
+    /// `SCHED_DEADLINE` period, in nanoseconds.
+    pub period: u64,
+}
+
+/// A scheduling policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedPolicy {
+    /// `SCHED_OTHER`.
+    Other,
+    /// `SCHED_FIFO`.
+    Fifo,
+    /// `SCHED_RR`.
+    RoundRobin,
+    /// `SCHED_BATCH`.
+    Batch,
+    /// `SCHED_IDLE`.
+    Idle,
+    /// `SCHED_DEADLINE`.
+    Deadline,
+}
+
+impl SchedPolicy {
+    /// The kernel's number for the policy.
+    pub fn value(self) -> u32 {
+        match self {
+            SchedPolicy::Other => 0,
+            SchedPolicy::Fifo => 1,
+            SchedPolicy::RoundRobin => 2,
+            SchedPolicy::Batch => 3,
+            SchedPolicy::Idle => 5,
+            SchedPolicy::Deadline => 6,
+        }
+    }
+
+    /// The OCI name of the policy.
+    pub fn name(self) -> &'static str {
+        match self {
+            SchedPolicy::Other => "SCHED_OTHER",
+            SchedPolicy::Fifo => "SCHED_FIFO",
+            SchedPolicy::RoundRobin => "SCHED_RR",
+            SchedPolicy::Batch => "SCHED_BATCH",
+            SchedPolicy::Idle => "SCHED_IDLE",
+            SchedPolicy::Deadline => "SCHED_DEADLINE",
+        }
+    }
 }
 
 /// An I/O scheduling class and level (`ioprio_set(2)`).

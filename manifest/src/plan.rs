@@ -363,6 +363,7 @@ fn process_plan(c: &mut Checker, p: &ProcessSection) -> Option<ProcessPlan> {
         console_size: None,
         personality: None,
         io_priority: None,
+        scheduler: None,
     })
 }
 
