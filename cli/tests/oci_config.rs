@@ -678,7 +678,7 @@ fn recursive_mount_options_lower_on_binds_and_other_mounts() {
 }
 
 #[test]
-fn lower_process_for_exec_uses_the_containers_seccomp_profile() {
+fn lower_process_for_exec_uses_the_containers_seccomp_profile_and_personality() {
     let process: oci_spec::runtime::Process = serde_json::from_value(json!({
         "user": {"uid": 1000, "gid": 1000},
         "args": ["/bin/ps"], "cwd": "/tmp", "terminal": true,
@@ -687,12 +687,12 @@ fn lower_process_for_exec_uses_the_containers_seccomp_profile() {
         "capabilities": {"bounding": ["CAP_KILL"]}
     }))
     .unwrap();
-    let seccomp: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(json!({
+    let linux: oci_spec::runtime::Linux = serde_json::from_value(json!({"seccomp": {
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
-    }))
+    }}))
     .unwrap();
-    let (p, s) = lower_process(&process, Some(&seccomp), 0).unwrap();
+    let (p, s) = lower_process(&process, Some(&linux), 0).unwrap();
     assert_eq!((p.uid, p.gid), (1000, 1000));
     assert_eq!(p.cwd, PathBuf::from("/tmp"));
     assert_eq!(p.console_size, Some((40, 120)));
@@ -703,8 +703,12 @@ fn lower_process_for_exec_uses_the_containers_seccomp_profile() {
         filter.check("mount", [0; 6]),
         Some(cove_seccomp::Verdict::Errno(1))
     );
+    assert_eq!(p.personality, None);
     let (_, s) = lower_process(&process, None, 0).unwrap();
     assert!(s.seccomp.filter.is_none());
+    let linux = serde_json::from_value(json!({"personality": {"domain": "LINUX32"}})).unwrap();
+    let (p, _) = lower_process(&process, Some(&linux), 0).unwrap();
+    assert_eq!(p.personality, Some(Personality::Linux32));
 }
 
 /// Loads the runc config with `value` at the JSON pointer `at`.

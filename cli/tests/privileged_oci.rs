@@ -318,20 +318,35 @@ fn exec_applies_the_process_oom_score_adj_and_rlimits() {
     oci.assert_gone();
 }
 
-/// `linux.personality` LINUX32: the init and what it runs see the 32-bit machine; the host's `uname` is unchanged.
+/// `linux.personality` LINUX32: the init and what it runs see the 32-bit machine, and so does a process `exec`
+/// adds (as in runc); the host's `uname` is unchanged.
 #[test]
-fn linux_personality_linux32_shows_the_32_bit_machine() {
-    let oci = Oci::new("pers32", "echo machine=$(uname -m)");
-    oci.edit(|c| c["linux"]["personality"] = json!({"domain": "LINUX32"}));
-    let out = oci.cove(&["run", "--bundle", oci.bundle().to_str().unwrap(), &oci.id]);
-    assert!(out.status.success(), "run: {}", common::stderr(&out));
-    let inside = common::stdout(&out);
+fn linux_personality_linux32_shows_the_32_bit_machine_to_the_init_and_exec() {
     let want = match std::env::consts::ARCH {
         "x86_64" => "machine=i686",
         "aarch64" => "machine=armv8l",
         arch => panic!("no 32-bit personality known for {arch}"),
     };
-    assert!(inside.contains(want), "{inside}");
+    let oci = Oci::new("pers32", "echo machine=$(uname -m); exec sleep 100");
+    oci.edit(|c| c["linux"]["personality"] = json!({"domain": "LINUX32"}));
+    assert!(oci.create().status.success());
+    oci.ok(&["start", &oci.id]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let out = oci.dir.path().join("out.txt");
+    while !fs::read_to_string(&out).unwrap().contains('\n') {
+        assert!(Instant::now() < deadline, "the init printed nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let init = fs::read_to_string(&out).unwrap();
+    assert!(init.contains(want), "{init}");
+    let exec = oci.ok(&["exec", &oci.id, "sh", "-c", "echo machine=$(uname -m)"]);
+    assert!(exec.contains(want), "{exec}");
+    let host = Command::new("uname").arg("-m").output().unwrap();
+    assert_ne!(
+        common::stdout(&host).trim(),
+        want.trim_start_matches("machine=")
+    );
+    oci.ok(&["delete", "--force", &oci.id]);
     oci.assert_gone();
 }
 
