@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use caps::Capability;
 use cove_cgroup::{DeviceKind, DeviceRule, Hierarchy, Layout, UNLIMITED};
-use cove_container::plan::RootChoice;
+use cove_container::plan::{
+    IoPriority, IoPriorityClass, Personality, RootChoice, SchedPolicy, Scheduler,
+};
 use cove_ns::{IdMap, Namespace};
 use cove_oci::config::{cgroup_mounts, load_bundle, lower_process, Bundle, ConfigError};
 use cove_oci::resources::lower_resources;
@@ -218,6 +220,9 @@ fn a_runc_spec_config_lowers_into_a_plan() {
     assert_eq!((p.uid, p.gid, p.umask), (0, 0, None));
     assert!(p.terminal);
     assert_eq!(p.console_size, None);
+    assert_eq!(p.personality, None);
+    assert_eq!(p.io_priority, None);
+    assert_eq!(p.scheduler, None);
 
     let ns = &plan.namespaces;
     for kind in [
@@ -673,7 +678,7 @@ fn recursive_mount_options_lower_on_binds_and_other_mounts() {
 }
 
 #[test]
-fn lower_process_for_exec_uses_the_containers_seccomp_profile() {
+fn lower_process_for_exec_uses_the_containers_seccomp_profile_and_personality() {
     let process: oci_spec::runtime::Process = serde_json::from_value(json!({
         "user": {"uid": 1000, "gid": 1000},
         "args": ["/bin/ps"], "cwd": "/tmp", "terminal": true,
@@ -682,12 +687,12 @@ fn lower_process_for_exec_uses_the_containers_seccomp_profile() {
         "capabilities": {"bounding": ["CAP_KILL"]}
     }))
     .unwrap();
-    let seccomp: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(json!({
+    let linux: oci_spec::runtime::Linux = serde_json::from_value(json!({"seccomp": {
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
-    }))
+    }}))
     .unwrap();
-    let (p, s) = lower_process(&process, Some(&seccomp), 0).unwrap();
+    let (p, s) = lower_process(&process, Some(&linux), 0).unwrap();
     assert_eq!((p.uid, p.gid), (1000, 1000));
     assert_eq!(p.cwd, PathBuf::from("/tmp"));
     assert_eq!(p.console_size, Some((40, 120)));
@@ -698,8 +703,165 @@ fn lower_process_for_exec_uses_the_containers_seccomp_profile() {
         filter.check("mount", [0; 6]),
         Some(cove_seccomp::Verdict::Errno(1))
     );
+    assert_eq!(p.personality, None);
     let (_, s) = lower_process(&process, None, 0).unwrap();
     assert!(s.seccomp.filter.is_none());
+    let linux = serde_json::from_value(json!({"personality": {"domain": "LINUX32"}})).unwrap();
+    let (p, _) = lower_process(&process, Some(&linux), 0).unwrap();
+    assert_eq!(p.personality, Some(Personality::Linux32));
+}
+
+/// Loads the runc config with `value` at the JSON pointer `at`.
+fn plan_with(at: &str, value: Value) -> cove_container::Plan {
+    let mut spec = runc_spec();
+    set(&mut spec, at, value);
+    TestBundle::new(&spec).load().unwrap().plan
+}
+
+#[test]
+fn linux_personality_lowers_to_the_execution_domain() {
+    let plan = plan_with("/linux/personality", json!({"domain": "LINUX32"}));
+    assert_eq!(plan.process.personality, Some(Personality::Linux32));
+    let plan = plan_with(
+        "/linux/personality",
+        json!({"domain": "LINUX", "flags": []}),
+    );
+    assert_eq!(plan.process.personality, Some(Personality::Linux));
+}
+
+#[test]
+fn an_unknown_personality_domain_is_refused() {
+    let err = load_with("/linux/personality", json!({"domain": "LINUX64"}));
+    assert!(err.to_string().contains("config.json"), "{err}");
+}
+
+#[test]
+fn process_io_priority_lowers_to_class_and_level() {
+    let plan = plan_with(
+        "/process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}),
+    );
+    let want = IoPriority {
+        class: IoPriorityClass::Idle,
+        level: 0,
+    };
+    assert_eq!(plan.process.io_priority, Some(want));
+    assert_eq!(want.ioprio(), 3 << 13);
+    let plan = plan_with(
+        "/process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_RT", "priority": 7}),
+    );
+    let rt = plan.process.io_priority.unwrap();
+    assert_eq!((rt.class, rt.level), (IoPriorityClass::RealTime, 7));
+    assert_eq!(rt.ioprio(), 1 << 13 | 7);
+}
+
+#[test]
+fn process_io_priority_out_of_range_names_the_field() {
+    for bad in [8, -1] {
+        let err = load_with(
+            "/process/ioPriority",
+            json!({"class": "IOPRIO_CLASS_BE", "priority": bad}),
+        );
+        assert_names(&err, "process.ioPriority.priority");
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+    }
+}
+
+#[test]
+fn exec_processes_get_their_io_priority() {
+    let mut process = runc_spec()["process"].clone();
+    process["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+    let process = serde_json::from_value(process).unwrap();
+    let (p, _) = lower_process(&process, None, 0).unwrap();
+    assert_eq!(
+        p.io_priority,
+        Some(IoPriority {
+            class: IoPriorityClass::BestEffort,
+            level: 6
+        })
+    );
+}
+
+#[test]
+fn process_scheduler_lowers_to_policy_and_parameters() {
+    let plan = plan_with(
+        "/process/scheduler",
+        json!({"policy": "SCHED_FIFO", "priority": 10,
+               "flags": ["SCHED_RESET_ON_FORK", "SCHED_FLAG_UTIL_CLAMP_MAX"]}),
+    );
+    let want = Scheduler {
+        policy: SchedPolicy::Fifo,
+        nice: 0,
+        priority: 10,
+        flags: 0x41,
+        runtime: 0,
+        deadline: 0,
+        period: 0,
+    };
+    assert_eq!(plan.process.scheduler, Some(want));
+    let plan = plan_with(
+        "/process/scheduler",
+        json!({"policy": "SCHED_BATCH", "nice": -5}),
+    );
+    let batch = plan.process.scheduler.unwrap();
+    assert_eq!(
+        (batch.policy, batch.nice, batch.policy.value()),
+        (SchedPolicy::Batch, -5, 3)
+    );
+    let plan = plan_with(
+        "/process/scheduler",
+        json!({"policy": "SCHED_DEADLINE", "runtime": 10_000_000u64,
+               "deadline": 20_000_000u64, "period": 30_000_000u64}),
+    );
+    let dl = plan.process.scheduler.unwrap();
+    assert_eq!(
+        (dl.policy.value(), dl.runtime, dl.deadline, dl.period),
+        (6, 10_000_000, 20_000_000, 30_000_000)
+    );
+}
+
+#[test]
+fn process_scheduler_is_checked_as_runc_checks_it() {
+    for (value, field) in [
+        (
+            json!({"policy": "SCHED_OTHER", "nice": 20}),
+            "process.scheduler.nice",
+        ),
+        (
+            json!({"policy": "SCHED_OTHER", "nice": -21}),
+            "process.scheduler.nice",
+        ),
+        (
+            json!({"policy": "SCHED_BATCH", "priority": 5}),
+            "process.scheduler.priority",
+        ),
+        (
+            json!({"policy": "SCHED_RR", "priority": -1}),
+            "process.scheduler.priority",
+        ),
+        (
+            json!({"policy": "SCHED_OTHER", "runtime": 1000}),
+            "process.scheduler",
+        ),
+        (
+            json!({"policy": "SCHED_FIFO", "period": 1000}),
+            "process.scheduler",
+        ),
+    ] {
+        let err = load_with("/process/scheduler", value.clone());
+        assert_names(&err, field);
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{value}: {err}");
+    }
+}
+
+#[test]
+fn exec_processes_get_their_scheduler() {
+    let mut process = runc_spec()["process"].clone();
+    process["scheduler"] = json!({"policy": "SCHED_IDLE"});
+    let process = serde_json::from_value(process).unwrap();
+    let (p, _) = lower_process(&process, None, 0).unwrap();
+    assert_eq!(p.scheduler.map(|s| s.policy), Some(SchedPolicy::Idle));
 }
 
 #[test]
@@ -1012,14 +1174,13 @@ macro_rules! refused {
 
 refused! {
     refuses_linux_intel_rdt: "/linux/intelRdt", {"closID": "x"} => "linux.intelRdt";
-    refuses_linux_personality: "/linux/personality", {"domain": "LINUX32"} => "linux.personality";
+    refuses_linux_personality_flags: "/linux/personality", {"domain": "LINUX32", "flags": ["x"]} => "linux.personality.flags";
     refuses_linux_memory_policy: "/linux/memoryPolicy", {"mode": "MPOL_BIND", "nodes": "0"} => "linux.memoryPolicy";
     refuses_linux_net_devices: "/linux/netDevices", {"eth1": {"name": "eth0"}} => "linux.netDevices";
     refuses_linux_mount_label: "/linux/mountLabel", "system_u:object_r:container_file_t:s0" => "linux.mountLabel";
     refuses_process_apparmor_profile: "/process/apparmorProfile", "docker-default" => "process.apparmorProfile";
     refuses_process_selinux_label: "/process/selinuxLabel", "system_u:system_r:container_t:s0" => "process.selinuxLabel";
-    refuses_process_io_priority: "/process/ioPriority", {"class": "IOPRIO_CLASS_IDLE", "priority": 0} => "process.ioPriority";
-    refuses_process_scheduler: "/process/scheduler", {"policy": "SCHED_BATCH"} => "process.scheduler";
+    refuses_process_scheduler_iso: "/process/scheduler", {"policy": "SCHED_ISO"} => "process.scheduler.policy";
     refuses_process_exec_cpu_affinity: "/process/execCPUAffinity", {"initial": "0"} => "process.execCPUAffinity";
     refuses_process_command_line: "/process/commandLine", "sh -c true" => "process.commandLine";
     refuses_process_user_username: "/process/user/username", "nobody" => "process.user.username";

@@ -318,6 +318,135 @@ fn exec_applies_the_process_oom_score_adj_and_rlimits() {
     oci.assert_gone();
 }
 
+/// `linux.personality` LINUX32: the init and what it runs see the 32-bit machine, and so does a process `exec`
+/// adds (as in runc); the host's `uname` is unchanged.
+#[test]
+fn linux_personality_linux32_shows_the_32_bit_machine_to_the_init_and_exec() {
+    let want = match std::env::consts::ARCH {
+        "x86_64" => "machine=i686",
+        "aarch64" => "machine=armv8l",
+        arch => panic!("no 32-bit personality known for {arch}"),
+    };
+    let oci = Oci::new("pers32", "echo machine=$(uname -m); exec sleep 100");
+    oci.edit(|c| c["linux"]["personality"] = json!({"domain": "LINUX32"}));
+    assert!(oci.create().status.success());
+    oci.ok(&["start", &oci.id]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let out = oci.dir.path().join("out.txt");
+    while !fs::read_to_string(&out).unwrap().contains('\n') {
+        assert!(Instant::now() < deadline, "the init printed nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let init = fs::read_to_string(&out).unwrap();
+    assert!(init.contains(want), "{init}");
+    let exec = oci.ok(&["exec", &oci.id, "sh", "-c", "echo machine=$(uname -m)"]);
+    assert!(exec.contains(want), "{exec}");
+    let host = Command::new("uname").arg("-m").output().unwrap();
+    assert_ne!(
+        common::stdout(&host).trim(),
+        want.trim_start_matches("machine=")
+    );
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
+/// `process.ioPriority`: the init's class and level as the host's `ionice` reads them, and an exec'd process's own
+/// as busybox `ionice` reads them inside.
+#[test]
+fn process_io_priority_applies_to_the_init_and_to_exec() {
+    let oci = Oci::new("ioprio", "exec sleep 100");
+    oci.edit(|c| c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}));
+    assert!(oci.create().status.success());
+    let host = Command::new("ionice")
+        .args(["-p", &oci.pid().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        common::stdout(&host).trim(),
+        "idle",
+        "{}",
+        common::stderr(&host)
+    );
+    let config: Value =
+        serde_json::from_str(&fs::read_to_string(oci.bundle().join("config.json")).unwrap())
+            .unwrap();
+    let mut process = config["process"].clone();
+    process["args"] = json!(["sh", "-c", "ionice -p $$"]);
+    process["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+    let file = oci.dir.path().join("process.json");
+    fs::write(&file, process.to_string()).unwrap();
+    let inside = oci.ok(&["exec", "--process", file.to_str().unwrap(), &oci.id]);
+    assert_eq!(inside.trim(), "best-effort: prio 6");
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
+/// Fields 19 (nice), 40 (rt_priority) and 41 (policy) of `/proc/PID/stat`.
+fn sched_fields(stat: &str) -> (String, String, String) {
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after_comm.split_whitespace().collect();
+    // after_comm starts at field 3.
+    (f[16].into(), f[37].into(), f[38].into())
+}
+
+/// `process.scheduler`: the init's policy and nice value as the host's `chrt` and /proc read them, and an exec'd
+/// process's policy as its own /proc/self/stat shows it. (A real-time policy is not checked here: on a kernel with
+/// real-time group scheduling the container's new cgroup has no real-time runtime, and the kernel refuses it.)
+#[test]
+fn process_scheduler_applies_to_the_init_and_to_exec() {
+    let oci = Oci::new("sched", "exec sleep 100");
+    oci.edit(|c| c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7}));
+    let out = oci.create();
+    assert!(out.status.success(), "create: {}", common::stderr(&out));
+    let pid = oci.pid();
+    let host = Command::new("chrt")
+        .args(["-p", &pid.to_string()])
+        .output()
+        .unwrap();
+    let chrt = common::stdout(&host);
+    assert!(
+        chrt.contains("policy: SCHED_BATCH"),
+        "{chrt}{}",
+        common::stderr(&host)
+    );
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert_eq!(sched_fields(&stat).0, "7", "{stat}");
+    let config: Value =
+        serde_json::from_str(&fs::read_to_string(oci.bundle().join("config.json")).unwrap())
+            .unwrap();
+    let mut process = config["process"].clone();
+    process["args"] = json!(["cat", "/proc/self/stat"]);
+    process["scheduler"] = json!({"policy": "SCHED_IDLE"});
+    let file = oci.dir.path().join("process.json");
+    fs::write(&file, process.to_string()).unwrap();
+    let inside = oci.ok(&["exec", "--process", file.to_str().unwrap(), &oci.id]);
+    let (_, rt_priority, policy) = sched_fields(&inside);
+    assert_eq!(
+        (rt_priority.as_str(), policy.as_str()),
+        ("0", "5"),
+        "{inside}"
+    );
+    oci.ok(&["delete", "--force", &oci.id]);
+    oci.assert_gone();
+}
+
+/// Parameters the kernel refuses (a deadline runtime beyond its deadline) fail the start with an error naming the
+/// field, never a silent default policy.
+#[test]
+fn a_scheduler_the_kernel_refuses_fails_naming_the_field() {
+    let oci = Oci::new("schedbad", "exec sleep 100");
+    oci.edit(|c| {
+        c["process"]["scheduler"] = json!({"policy": "SCHED_DEADLINE",
+            "runtime": 20_000_000u64, "deadline": 10_000_000u64, "period": 30_000_000u64})
+    });
+    let out = oci.create();
+    assert!(!out.status.success(), "a bad deadline was accepted");
+    let err = common::stderr(&out);
+    assert!(err.contains("process.scheduler"), "{err}");
+    assert!(err.contains("SCHED_DEADLINE"), "{err}");
+    oci.assert_gone();
+}
+
 #[test]
 fn console_socket_receives_a_working_pty() {
     let oci = Oci::new(

@@ -34,6 +34,7 @@ pub mod run_state;
 pub mod security;
 pub mod state;
 pub mod statedir;
+mod sys;
 pub mod terminal;
 
 pub use error::ContainerError;

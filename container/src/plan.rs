@@ -71,6 +71,143 @@ pub struct ProcessPlan {
     pub terminal: bool,
     /// Initial terminal size (rows, columns).
     pub console_size: Option<(u16, u16)>,
+    /// The execution domain to set before exec (OCI `linux.personality`; `None`: inherited).
+    pub personality: Option<Personality>,
+    /// The I/O priority to set before exec (OCI `process.ioPriority`; `None`: inherited).
+    pub io_priority: Option<IoPriority>,
+    /// The scheduling policy and parameters to set before exec (OCI `process.scheduler`; `None`: inherited).
+    pub scheduler: Option<Scheduler>,
+}
+
+/// A scheduling policy with its parameters (`sched_setattr(2)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheduler {
+    /// The policy.
+    pub policy: SchedPolicy,
+    /// The nice value, -20..=19 (`SCHED_OTHER`, `SCHED_BATCH`).
+    pub nice: i32,
+    /// The static priority (`SCHED_FIFO`, `SCHED_RR`: 1..=99; else 0).
+    pub priority: u32,
+    /// `SCHED_FLAG_*` bits.
+    pub flags: u64,
+    /// `SCHED_DEADLINE` runtime, in nanoseconds.
+    pub runtime: u64,
+    /// `SCHED_DEADLINE` deadline, in nanoseconds.
+    pub deadline: u64,
+    /// `SCHED_DEADLINE` period, in nanoseconds.
+    pub period: u64,
+}
+
+/// A scheduling policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedPolicy {
+    /// `SCHED_OTHER`.
+    Other,
+    /// `SCHED_FIFO`.
+    Fifo,
+    /// `SCHED_RR`.
+    RoundRobin,
+    /// `SCHED_BATCH`.
+    Batch,
+    /// `SCHED_IDLE`.
+    Idle,
+    /// `SCHED_DEADLINE`.
+    Deadline,
+}
+
+impl SchedPolicy {
+    /// The kernel's number for the policy.
+    pub fn value(self) -> u32 {
+        match self {
+            SchedPolicy::Other => 0,
+            SchedPolicy::Fifo => 1,
+            SchedPolicy::RoundRobin => 2,
+            SchedPolicy::Batch => 3,
+            SchedPolicy::Idle => 5,
+            SchedPolicy::Deadline => 6,
+        }
+    }
+
+    /// The OCI name of the policy.
+    pub fn name(self) -> &'static str {
+        match self {
+            SchedPolicy::Other => "SCHED_OTHER",
+            SchedPolicy::Fifo => "SCHED_FIFO",
+            SchedPolicy::RoundRobin => "SCHED_RR",
+            SchedPolicy::Batch => "SCHED_BATCH",
+            SchedPolicy::Idle => "SCHED_IDLE",
+            SchedPolicy::Deadline => "SCHED_DEADLINE",
+        }
+    }
+}
+
+/// An I/O scheduling class and level (`ioprio_set(2)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoPriority {
+    /// The class.
+    pub class: IoPriorityClass,
+    /// The level within the class, 0 (highest) to 7 (lowest).
+    pub level: u8,
+}
+
+/// An I/O scheduling class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoPriorityClass {
+    /// `IOPRIO_CLASS_RT`: real time (needs `CAP_SYS_ADMIN` or `CAP_SYS_NICE`).
+    RealTime,
+    /// `IOPRIO_CLASS_BE`: best effort.
+    BestEffort,
+    /// `IOPRIO_CLASS_IDLE`: only when no one else uses the disk.
+    Idle,
+}
+
+impl IoPriority {
+    /// The `ioprio_set(2)` value: the class in the top bits, the level below.
+    pub fn ioprio(self) -> i32 {
+        const IOPRIO_CLASS_SHIFT: i32 = 13;
+        let class = match self.class {
+            IoPriorityClass::RealTime => 1,
+            IoPriorityClass::BestEffort => 2,
+            IoPriorityClass::Idle => 3,
+        };
+        class << IOPRIO_CLASS_SHIFT | i32::from(self.level)
+    }
+
+    /// The OCI name of the class.
+    pub fn class_name(self) -> &'static str {
+        match self.class {
+            IoPriorityClass::RealTime => "IOPRIO_CLASS_RT",
+            IoPriorityClass::BestEffort => "IOPRIO_CLASS_BE",
+            IoPriorityClass::Idle => "IOPRIO_CLASS_IDLE",
+        }
+    }
+}
+
+/// An execution domain (`personality(2)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Personality {
+    /// `PER_LINUX`: the native domain.
+    Linux,
+    /// `PER_LINUX32`: `uname -m` reports the 32-bit machine (`i686` on x86_64).
+    Linux32,
+}
+
+impl Personality {
+    /// The `personality(2)` value.
+    pub fn persona(self) -> u64 {
+        match self {
+            Personality::Linux => 0x0000,
+            Personality::Linux32 => 0x0008,
+        }
+    }
+
+    /// The OCI name of the domain.
+    pub fn name(self) -> &'static str {
+        match self {
+            Personality::Linux => "LINUX",
+            Personality::Linux32 => "LINUX32",
+        }
+    }
 }
 
 /// Root file system settings beyond the mounts.

@@ -361,6 +361,9 @@ fn process_plan(c: &mut Checker, p: &ProcessSection) -> Option<ProcessPlan> {
         umask: None,
         terminal: p.terminal.as_ref().is_some_and(|t| *t.get_ref()),
         console_size: None,
+        personality: None,
+        io_priority: None,
+        scheduler: None,
     })
 }
 

@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use cove_cgroup::{default_container_devices, DeviceKind, DeviceRule, Resources};
 use cove_ns::Namespace;
 use cove_rootfs::{DeviceKind as NodeKind, DeviceNode, MountPlan, RootSource};
-use oci_spec::runtime::{Hooks, LinuxSeccomp, Process, Root, Spec};
+use oci_spec::runtime::{Hooks, Linux, Process, Root, Spec};
 
 use crate::resources::lower_resources;
 use cove_container::cgroups::CGROUP_PARENT;
@@ -194,17 +194,17 @@ fn check_version(file: &Path, version: &str) -> Result<()> {
 }
 
 /// For `cove exec`: an OCI `Process` (from `--process FILE` or built from flags) lowered with the
-/// container's seccomp profile (exec'd processes get the container's filter, as in runc).
+/// container's `linux` section: its seccomp profile and its personality (exec'd processes get both, as in runc).
 /// Errors name the field but no file: add it with [`ConfigError::with_file`].
 pub fn lower_process(
     process: &Process,
-    seccomp: Option<&LinuxSeccomp>,
+    linux: Option<&Linux>,
     euid: u32,
 ) -> Result<(ProcessPlan, SecurityPlan)> {
-    Ok((
-        process::process_plan(process)?,
-        process::security_plan(process, seccomp, euid)?,
-    ))
+    let seccomp = linux.and_then(|l| l.seccomp().as_ref());
+    let mut plan = process::process_plan(process)?;
+    plan.personality = process::personality(linux.and_then(|l| l.personality().as_ref()));
+    Ok((plan, process::security_plan(process, seccomp, euid)?))
 }
 
 /// Lowers a parsed configuration (errors without the file name).
@@ -224,7 +224,8 @@ fn lower_spec(spec: &Spec, dir: &Path, config: &Path, id: &str, euid: u32) -> Re
     linux::refuse_unsupported(linux)?;
     let namespaces = linux::namespaces(linux, euid)?;
     let (hostname, domainname) = uts_names(spec, &namespaces)?;
-    let process_plan = process::process_plan(process)?;
+    let mut process_plan = process::process_plan(process)?;
+    process_plan.personality = process::personality(linux.personality().as_ref());
     let security = process::security_plan(process, linux.seccomp().as_ref(), euid)?;
     let resources = linux
         .resources()

@@ -140,8 +140,7 @@ fn lowered_process(
     }
     let spec: Spec = container.config()?;
     let process = process(&spec, options)?;
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    lower_process(&process, seccomp, euid).context("the process to execute")
+    lower_process(&process, spec.linux().as_ref(), euid).context("the process to execute")
 }
 
 /// The process to run in a container started from a manifest: the manifest's process (lowered again from the

@@ -15,7 +15,13 @@ pub(super) fn refuse_unsupported(l: &Linux) -> Result<()> {
     let non_empty = |s: &Option<String>| s.as_ref().is_some_and(|s| !s.is_empty());
     let refused: [(&str, bool, &str); 5] = [
         ("linux.intelRdt", l.intel_rdt().is_some(), ""),
-        ("linux.personality", l.personality().is_some(), ""),
+        (
+            "linux.personality.flags",
+            l.personality()
+                .as_ref()
+                .is_some_and(|p| p.flags().as_ref().is_some_and(|f| !f.is_empty())),
+            "the runtime spec defines no personality flags; give only linux.personality.domain",
+        ),
         ("linux.memoryPolicy", l.memory_policy().is_some(), ""),
         (
             "linux.netDevices",

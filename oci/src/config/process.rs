@@ -5,10 +5,16 @@ use std::path::PathBuf;
 
 use caps::{Capability, CapsHashSet};
 use nix::sys::resource::{getrlimit, RLIM_INFINITY};
-use oci_spec::runtime::{Capabilities, LinuxCapabilities, LinuxSeccomp, PosixRlimit, Process};
+use oci_spec::runtime::{
+    Capabilities, IOPriorityClass, LinuxCapabilities, LinuxIOPriority, LinuxPersonality,
+    LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, LinuxSeccomp, PosixRlimit,
+    Process, Scheduler as OciScheduler,
+};
 
 use crate::error::{ConfigError, Result};
-use cove_container::plan::{inside_path, ProcessPlan};
+use cove_container::plan::{
+    inside_path, IoPriority, IoPriorityClass, Personality, ProcessPlan, SchedPolicy, Scheduler,
+};
 use cove_container::security::{CapabilitySets, Rlimit, Seccomp, SecurityPlan, RLIMITS};
 
 /// `process` → the process to run.
@@ -45,13 +51,127 @@ pub(super) fn process_plan(p: &Process) -> Result<ProcessPlan> {
             .then(|| p.console_size().map(console_size))
             .flatten()
             .transpose()?,
+        personality: None,
+        io_priority: p.io_priority().map(io_priority).transpose()?,
+        scheduler: p.scheduler().as_ref().map(scheduler).transpose()?,
     })
+}
+
+/// `linux.personality` → the execution domain (its flags are refused with the other `linux` fields).
+pub(super) fn personality(p: Option<&LinuxPersonality>) -> Option<Personality> {
+    p.map(|p| match p.domain() {
+        LinuxPersonalityDomain::PerLinux => Personality::Linux,
+        LinuxPersonalityDomain::PerLinux32 => Personality::Linux32,
+    })
+}
+
+/// `process.ioPriority` → class and level (0..=7, as runc checks).
+fn io_priority(io: LinuxIOPriority) -> Result<IoPriority> {
+    let level = u8::try_from(io.priority())
+        .ok()
+        .filter(|l| *l <= 7)
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "process.ioPriority.priority",
+                format!("{} is out of range 0..=7", io.priority()),
+            )
+        })?;
+    let class = match io.class() {
+        IOPriorityClass::IoprioClassRt => IoPriorityClass::RealTime,
+        IOPriorityClass::IoprioClassBe => IoPriorityClass::BestEffort,
+        IOPriorityClass::IoprioClassIdle => IoPriorityClass::Idle,
+    };
+    Ok(IoPriority { class, level })
+}
+
+/// `process.scheduler` → policy and parameters, checked as runc checks them: nice in -20..=19, a priority only
+/// for `SCHED_FIFO`/`SCHED_RR`, runtime/deadline/period only for `SCHED_DEADLINE`. The kernel checks the rest.
+fn scheduler(s: &OciScheduler) -> Result<Scheduler> {
+    let policy = match s.policy() {
+        LinuxSchedulerPolicy::SchedOther => SchedPolicy::Other,
+        LinuxSchedulerPolicy::SchedFifo => SchedPolicy::Fifo,
+        LinuxSchedulerPolicy::SchedRr => SchedPolicy::RoundRobin,
+        LinuxSchedulerPolicy::SchedBatch => SchedPolicy::Batch,
+        LinuxSchedulerPolicy::SchedIdle => SchedPolicy::Idle,
+        LinuxSchedulerPolicy::SchedDeadline => SchedPolicy::Deadline,
+        LinuxSchedulerPolicy::SchedIso => {
+            return Err(ConfigError::unsupported(
+                "process.scheduler.policy",
+                "SCHED_ISO is not a Linux scheduling policy",
+            ))
+        }
+    };
+    let nice = s.nice().unwrap_or(0);
+    if !(-20..=19).contains(&nice) {
+        return Err(ConfigError::invalid(
+            "process.scheduler.nice",
+            format!("{nice} is out of range -20..=19"),
+        ));
+    }
+    let priority = s.priority().unwrap_or(0);
+    let realtime = matches!(policy, SchedPolicy::Fifo | SchedPolicy::RoundRobin);
+    if priority != 0 && !realtime {
+        return Err(ConfigError::invalid(
+            "process.scheduler.priority",
+            format!(
+                "only SCHED_FIFO and SCHED_RR take a priority, not {}",
+                policy.name()
+            ),
+        ));
+    }
+    let priority = u32::try_from(priority).map_err(|_| {
+        ConfigError::invalid(
+            "process.scheduler.priority",
+            format!("{priority} is negative"),
+        )
+    })?;
+    let (runtime, deadline, period) = (
+        s.runtime().unwrap_or(0),
+        s.deadline().unwrap_or(0),
+        s.period().unwrap_or(0),
+    );
+    if policy != SchedPolicy::Deadline && (runtime, deadline, period) != (0, 0, 0) {
+        return Err(ConfigError::invalid(
+            "process.scheduler",
+            format!(
+                "runtime, deadline and period are for SCHED_DEADLINE, not {}",
+                policy.name()
+            ),
+        ));
+    }
+    let flags = s
+        .flags()
+        .iter()
+        .flatten()
+        .fold(0, |bits, flag| bits | sched_flag(*flag));
+    Ok(Scheduler {
+        policy,
+        nice,
+        priority,
+        flags,
+        runtime,
+        deadline,
+        period,
+    })
+}
+
+/// The kernel's `SCHED_FLAG_*` bit of `flag`.
+fn sched_flag(flag: LinuxSchedulerFlag) -> u64 {
+    match flag {
+        LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+        LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+        LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+        LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+        LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+        LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+        LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+    }
 }
 
 /// Fields of `process` cove does not implement.
 fn refuse_unsupported(p: &Process) -> Result<()> {
     let non_empty = |s: &Option<String>| s.as_ref().is_some_and(|s| !s.is_empty());
-    let refused: [(&str, bool, &str); 6] = [
+    let refused: [(&str, bool, &str); 4] = [
         (
             "process.apparmorProfile",
             non_empty(p.apparmor_profile()),
@@ -62,8 +182,6 @@ fn refuse_unsupported(p: &Process) -> Result<()> {
             non_empty(p.selinux_label()),
             "SELinux labels are not applied by cove",
         ),
-        ("process.ioPriority", p.io_priority().is_some(), ""),
-        ("process.scheduler", p.scheduler().is_some(), ""),
         (
             "process.execCPUAffinity",
             p.exec_cpu_affinity().is_some(),
