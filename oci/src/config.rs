@@ -3,7 +3,7 @@
 //! [`load_bundle`] reads and parses the file with serde_json straight into oci-spec's
 //! [`Spec`] (JSON errors keep their line and column), accepts `ociVersion` 1.0.0 to 1.3.x, and
 //! lowers every field into the plan. **What cove does not implement is refused** with an error
-//! naming the field (`linux.intelRdt`, `process.scheduler`, `linux.resources.memory.kernel`,
+//! naming the field (`linux.intelRdt`, `linux.memoryPolicy`, `linux.resources.memory.kernel`,
 //! …), never ignored; only what the runtime spec lets a runtime ignore is ignored (unknown
 //! properties, `annotations`, which are handed back, and `process.consoleSize` without a
 //! terminal). Lowering stops at the first problem.
