@@ -24,8 +24,7 @@ use crate::cmd::workspace_root;
 use self::contest::{Outcome, Suite};
 use self::expected::{Expected, Runtime};
 
-pub const USAGE: &str = "\
-  conformance [--runtime cove|runc] [--update] [--group-timeout SECS] [GROUP…]
+pub const USAGE: &str = "  conformance [--runtime cove|runc] [--update] [--group-timeout SECS] [GROUP…]
                              youki's contest suite (../shared/conformance/contest) against cove (default) or
                              runc, one group per process, compared with conformance/contest-<layout>.expected
                              (<layout>: hybrid or v2); --update rewrites that runtime's column from this run
